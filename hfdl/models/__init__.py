@@ -1,0 +1,1 @@
+"""One folder per architecture; each folder stands alone (see hfdl.layers for why)."""

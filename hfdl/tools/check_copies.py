@@ -1,0 +1,118 @@
+"""Keep the ``# Copied from hfdl.layers.<module>.<name>`` blocks of model folders identical to their source.
+
+Model folders are uploaded to the Hub as remote code and may import only torch, transformers, the standard library
+and their own siblings, so shared blocks are copied into them rather than imported (the transformers convention).
+This checker finds every marker, compares the top-level definition that follows it with the named definition in
+``hfdl/layers/<module>.py`` and reports drift; ``--fix`` rewrites the copies from the source.
+
+Usage: ``python -m hfdl.tools.check_copies [--fix]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+MARKER = re.compile(r"^# Copied from hfdl\.layers\.(?P<module>\w+)\.(?P<name>\w+)\s*$")
+
+
+@dataclass
+class CopyMismatch:
+    path: Path
+    line: int
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: copy differs from hfdl.layers.{self.source}"
+
+
+def _definition_span(tree: ast.Module, name: str) -> tuple[int, int] | None:
+    """Return the 0-based [start, end) line span of the top-level def/class/assignment called ``name``."""
+    for node in tree.body:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, ast.Assign):
+            names = [target.id for target in node.targets if isinstance(target, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names = [node.target.id]
+        if name in names:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            return start - 1, node.end_lineno
+    return None
+
+
+def _source_block(module: str, name: str) -> list[str]:
+    path = PACKAGE_ROOT / "layers" / f"{module}.py"
+    if not path.exists():
+        raise ValueError(f"hfdl.layers.{module} does not exist ({path})")
+    text = path.read_text(encoding="utf-8")
+    span = _definition_span(ast.parse(text), name)
+    if span is None:
+        raise ValueError(f"hfdl.layers.{module} has no top-level definition named {name!r}")
+    return text.splitlines(keepends=True)[span[0] : span[1]]
+
+
+def check_file(path: Path, fix: bool = False) -> list[CopyMismatch]:
+    """Check (and with ``fix`` rewrite) the copies in one file; return the mismatches found."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    tree = ast.parse(text)
+    top_level_starts = sorted(
+        (
+            min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1,
+            node.end_lineno,
+        )
+        for node in tree.body
+    )
+    mismatches: list[CopyMismatch] = []
+    replacements: list[tuple[int, int, list[str]]] = []
+    for index, line in enumerate(lines):
+        match = MARKER.match(line)
+        if not match:
+            continue
+        following = [span for span in top_level_starts if span[0] > index]
+        if not following:
+            raise ValueError(f"{path}:{index + 1}: marker is not followed by a definition")
+        start, end = following[0]
+        expected = _source_block(match["module"], match["name"])
+        if lines[start:end] != expected:
+            mismatches.append(CopyMismatch(path, index + 1, f"{match['module']}.{match['name']}"))
+            replacements.append((start, end, expected))
+    if fix and replacements:
+        for start, end, expected in sorted(replacements, reverse=True):
+            lines[start:end] = expected
+        path.write_text("".join(lines), encoding="utf-8")
+    return mismatches
+
+
+def check_copies(fix: bool = False, root: Path | None = None) -> list[CopyMismatch]:
+    """Check every Python file of the model folders."""
+    root = root or PACKAGE_ROOT / "models"
+    mismatches: list[CopyMismatch] = []
+    for path in sorted(root.rglob("*.py")):
+        mismatches.extend(check_file(path, fix=fix))
+    return mismatches
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fix", action="store_true", help="rewrite drifted copies from hfdl/layers")
+    args = parser.parse_args(argv)
+    mismatches = check_copies(fix=args.fix)
+    for mismatch in mismatches:
+        print(("fixed " if args.fix else "") + str(mismatch))
+    if mismatches and not args.fix:
+        print(f"{len(mismatches)} copies differ; run `python -m hfdl.tools.check_copies --fix`.")
+        return 1
+    print("All `# Copied from` blocks match their source." if not mismatches else f"Fixed {len(mismatches)} copies.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
