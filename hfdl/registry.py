@@ -19,6 +19,7 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
 )
+from transformers.image_processing_utils import BaseImageProcessor
 
 from .models.lenet5 import (
     LeNet5Config,
@@ -72,7 +73,7 @@ class ArchitectureSpec:
             raise ValueError(f"Unknown preset {preset!r} for {self.name}; available: {', '.join(self.presets)}.")
         return self.config_class(**{**self.presets[preset], **overrides})
 
-    def make_image_processor(self, config: PretrainedConfig):
+    def make_image_processor(self, config: PretrainedConfig) -> BaseImageProcessor | None:
         """The image processor matching ``config``'s input size and channels, or ``None`` for non-image models."""
         if self.image_processor_class is None or getattr(config, "image_size", None) is None:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 
@@ -39,9 +40,7 @@ class HfdlImageProcessor(BaseImageProcessor):
         self.image_std = image_std
         self.resample = resample
 
-    def _to_pil(self, image):
-        from PIL import Image
-
+    def _to_pil(self, image: object) -> Image.Image:
         if isinstance(image, Image.Image):
             return image
         if hasattr(image, "detach") and hasattr(image, "cpu"):  # a torch tensor, without importing torch here
@@ -68,7 +67,7 @@ class HfdlImageProcessor(BaseImageProcessor):
             image = np.clip(np.asarray(image, dtype=np.float64) * scale, 0, 255).round().astype(np.uint8)
         return Image.fromarray(image)
 
-    def preprocess(self, images, return_tensors: str | None = None, **kwargs) -> BatchFeature:
+    def preprocess(self, images: object, return_tensors: str | None = None, **kwargs) -> BatchFeature:
         """Process one image or a list of images into ``{"pixel_values": (batch, C, size, size)}``."""
         if not isinstance(images, (list, tuple)):
             images = [images]

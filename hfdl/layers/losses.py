@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers import PretrainedConfig
 
 
-def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def classification_loss(config: PretrainedConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy for single-label targets; sigmoid + BCE for one logit (binary) or multi-label targets.
 
     ``config.problem_type`` is set on first use (``single_label_classification``, ``binary_classification`` or

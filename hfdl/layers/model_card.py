@@ -87,7 +87,9 @@ class ModelCardMixin:
 
     pipeline_tag = "feature-extraction"
 
-    def save_pretrained(self, save_directory, *args, model_card_data: dict | None = None, **kwargs):
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *args, model_card_data: dict | None = None, **kwargs
+    ) -> object:
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             data = dict(model_card_data or {})

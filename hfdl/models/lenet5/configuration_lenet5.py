@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 from transformers import PretrainedConfig
 
-
 # Copied from hfdl.layers.validation.ACTIVATION_NAMES
 ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
+
 
 # Copied from hfdl.layers.validation.check_positive_int
 def check_positive_int(field: str, value: object) -> None:

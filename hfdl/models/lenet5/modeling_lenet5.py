@@ -15,7 +15,7 @@ import os
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithNoAttention, ImageClassifierOutputWithNoAttention
 
 from .configuration_lenet5 import LeNet5Config
@@ -178,7 +178,9 @@ class ModelCardMixin:
 
     pipeline_tag = "feature-extraction"
 
-    def save_pretrained(self, save_directory, *args, model_card_data: dict | None = None, **kwargs):
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *args, model_card_data: dict | None = None, **kwargs
+    ) -> object:
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             data = dict(model_card_data or {})
@@ -198,7 +200,7 @@ class ModelCardMixin:
 
 
 # Copied from hfdl.layers.losses.classification_loss
-def classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def classification_loss(config: PretrainedConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy for single-label targets; sigmoid + BCE for one logit (binary) or multi-label targets.
 
     ``config.problem_type`` is set on first use (``single_label_classification``, ``binary_classification`` or

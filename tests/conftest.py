@@ -1,0 +1,66 @@
+"""Shared fixtures: offline environment, registry parametrization and tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Before anything imports huggingface_hub/datasets/gradio: tests never reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import hfdl  # noqa: E402
+from hfdl.registry import REGISTRY, ArchitectureSpec, TaskSpec  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+#: Every (architecture, head) pair of the registry: a new architecture is tested the day it is registered.
+ARCH_TASKS = [
+    pytest.param(spec, task, id=f"{spec.name}-{task.task}") for spec in REGISTRY.values() for task in spec.tasks
+]
+#: The pairs that have a transformers Auto class (and so can be Hub remote code).
+AUTO_ARCH_TASKS = [p for p in ARCH_TASKS if p.values[1].auto_class is not None]
+ARCHITECTURES = [pytest.param(spec, id=spec.name) for spec in REGISTRY.values()]
+
+
+def build_model(spec: ArchitectureSpec, task: TaskSpec, seed: int = 0, **overrides) -> torch.nn.Module:
+    """A tiny, seeded model of ``task``'s class from the architecture's test config."""
+    torch.manual_seed(seed)
+    config = spec.config_class(**{**spec.test_config, **overrides})
+    return task.model_class(config).eval()
+
+
+def example_inputs(model: torch.nn.Module, batch_size: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
+    """Inputs like ``model.dummy_inputs`` but with another batch size and values."""
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        name: torch.randn((batch_size, *value.shape[1:]), generator=generator)
+        for name, value in model.dummy_inputs.items()
+    }
+
+
+def main_output(outputs) -> torch.Tensor:
+    """The head's main tensor (``logits`` for classifiers, ``predictions`` for regressors)."""
+    for name in ("logits", "predictions", "last_hidden_state"):
+        value = getattr(outputs, name, None)
+        if value is not None:
+            return value
+    raise AssertionError(f"no main output in {type(outputs).__name__}")
+
+
+@pytest.fixture
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for subprocesses: offline, an empty HF_HOME, and no way to reach the repo's hfdl by accident."""
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"))
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+__all__ = ["hfdl"]

@@ -1,0 +1,48 @@
+"""Loads saved models in a fresh interpreter, as a user of the Hub would, and writes their outputs.
+
+Run by tests/test_model_contract.py as ``python remote_code_probe.py JOB.json``. With ``"block_hfdl": true`` every
+import of hfdl fails, proving the saved folder carries all the code it needs (``trust_remote_code=True``).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import json
+import sys
+
+
+class _BlockHfdl(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):  # noqa: ANN001, ANN201
+        if fullname == "hfdl" or fullname.startswith("hfdl."):
+            raise ImportError(f"hfdl is blocked in this probe (tried to import {fullname})")
+        return None
+
+
+def main() -> None:
+    job = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    if job["block_hfdl"]:
+        sys.meta_path.insert(0, _BlockHfdl())
+    else:
+        import hfdl  # noqa: F401  (registers the Auto classes)
+
+    import torch
+    import transformers
+    from safetensors.torch import load_file, save_file
+
+    results = {}
+    for item in job["items"]:
+        auto_class = getattr(transformers, item["auto_class"])
+        model = auto_class.from_pretrained(item["source"], trust_remote_code=job["block_hfdl"]).eval()
+        inputs = load_file(item["inputs"])
+        with torch.no_grad():
+            outputs = model(**inputs)
+        tensor = next(
+            getattr(outputs, n) for n in ("logits", "predictions", "last_hidden_state") if hasattr(outputs, n)
+        )
+        save_file({"output": tensor.contiguous()}, item["output"])
+        results[item["source"]] = {"class": type(model).__name__, "module": type(model).__module__}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
