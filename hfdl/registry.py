@@ -59,6 +59,10 @@ class ArchitectureSpec:
     #: Small config arguments that keep the contract tests fast.
     test_config: dict[str, Any] = field(default_factory=dict)
     image_processor_class: type | None = None
+    #: Spaces (folders of spaces/) and notebooks (stems in notebooks/) that use this architecture; their tests
+    #: run every architecture listed here, and the README feature table is rendered from these fields.
+    spaces: tuple[str, ...] = ()
+    notebooks: tuple[str, ...] = ()
 
     def task(self, task: str) -> TaskSpec:
         for spec in self.tasks:
@@ -101,6 +105,7 @@ REGISTRY: dict[str, ArchitectureSpec] = {
             default_preset="mlp-digits",
             test_config={"image_size": 8, "hidden_sizes": [16, 8], "num_labels": 3},
             image_processor_class=MLPImageProcessor,
+            notebooks=("01_foundations_mlp_lenet5",),
         ),
         ArchitectureSpec(
             name="lenet5",
@@ -117,6 +122,8 @@ REGISTRY: dict[str, ArchitectureSpec] = {
             default_preset="lenet5-modern",
             test_config={"image_size": 16, "conv_channels": [2, 4], "hidden_sizes": [8, 6], "num_labels": 3},
             image_processor_class=LeNet5ImageProcessor,
+            spaces=("digit-recognizer",),
+            notebooks=("01_foundations_mlp_lenet5",),
         ),
     )
 }
@@ -179,6 +186,8 @@ def registry_as_dicts() -> list[dict[str, Any]]:
             "presets": spec.presets,
             "default_preset": spec.default_preset,
             "image_processor_class": spec.image_processor_class.__name__ if spec.image_processor_class else None,
+            "spaces": list(spec.spaces),
+            "notebooks": list(spec.notebooks),
         }
         for spec in REGISTRY.values()
     ]

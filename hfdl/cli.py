@@ -1,0 +1,164 @@
+"""The ``hfdl`` command: list the architectures, train, export, and run the end-to-end demo.
+
+    hfdl list [--json]
+    hfdl train --model lenet5-modern --dataset digits --num_epochs 5 --output_dir outputs/lenet5
+    hfdl export onnx MODEL_DIR OUTPUT_DIR [--hidden-states]
+    hfdl demo [--output_dir outputs/lenet5-digits] [--no-serve]
+
+``hfdl train`` runs the recipe in this process; for several processes use
+``accelerate launch recipes/train_image_classifier.py`` (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_OUTPUT_DIR = Path("outputs/lenet5-digits")
+SPACE_APP = REPO_ROOT / "spaces" / "digit-recognizer" / "app.py"
+
+
+def _require(module: str, extra: str) -> None:
+    """Fail with the extra to install rather than a bare ModuleNotFoundError deep in a command."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise SystemExit(f"error: this command needs `{module}`: pip install 'hfdl[{extra}]'")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .registry import REGISTRY, registry_as_dicts
+
+    if args.json:
+        print(json.dumps(registry_as_dicts(), indent=2))
+        return 0
+    print(f"{'name':<10} {'model_type':<14} {'chapter':<32} {'tasks':<42} presets")
+    for spec in REGISTRY.values():
+        tasks = ", ".join(f"{t.task} ({t.model_class.__name__})" for t in spec.tasks)
+        print(f"{spec.name:<10} {spec.model_type:<14} {spec.chapter:<32} {tasks:<42} {', '.join(spec.presets)}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, recipe_args: list[str]) -> int:
+    _require("accelerate", "train")
+    from .recipes import train_image_classifier
+
+    train_image_classifier.main(recipe_args)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _require("onnxruntime", "export")
+    from .export import export_onnx
+
+    result = export_onnx(
+        args.model, args.output_dir, opset=args.opset, output_hidden_states=args.hidden_states, atol=args.atol
+    )
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def load_space_app(app_path: Path = SPACE_APP):  # noqa: ANN201 - a module
+    """Import the digit-recognizer Space's ``app.py`` by path (Spaces are folders, not packages)."""
+    import importlib.util
+
+    if not app_path.exists():
+        raise SystemExit(f"error: {app_path} not found; `hfdl demo` runs from a source checkout of hfdl.")
+    spec = importlib.util.spec_from_file_location("hfdl_space_digit_recognizer", app_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: train LeNet-5 on the embedded digits, save it in Hub format, export ONNX, serve the Space."""
+    _require("accelerate", "train")
+    _require("onnxruntime", "export")
+    _require("gradio", "spaces")
+    from .export import export_onnx
+    from .recipes import train_image_classifier
+
+    output_dir = Path(args.output_dir)
+    print(f"[1/3] Training LeNet-5 (lenet5-modern) on the embedded 8x8 digits -> {output_dir}")
+    metrics = train_image_classifier.main(
+        [
+            "--model",
+            "lenet5-modern",
+            "--dataset",
+            "digits",
+            "--num_epochs",
+            str(args.num_epochs),
+            "--output_dir",
+            str(output_dir),
+            "--seed",
+            str(args.seed),
+        ]
+    )
+    print(f"      test accuracy {metrics.get('eval_accuracy', float('nan')):.4f}; model saved in Hub format")
+    print(f"[2/3] Exporting to ONNX and validating against PyTorch -> {output_dir / 'onnx'}")
+    result = export_onnx(output_dir, output_dir / "onnx", output_hidden_states=True)
+    print(f"      {result.summary() if hasattr(result, 'summary') else result}")
+    if args.no_serve:
+        return 0
+    print("[3/3] Starting the digit-recognizer Space")
+    app = load_space_app()
+    app.configure(model=str(output_dir), backend=args.backend)
+    app.demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=args.smoke)
+    if args.smoke:
+        print(f"Space running on {app.demo.local_url}")
+        app.demo.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hfdl", description="hfdl: Deep Learning Mastery models on the Hub.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    list_parser = commands.add_parser("list", help="list the registered architectures")
+    list_parser.add_argument("--json", action="store_true", help="print the registry as JSON, for scripts")
+
+    commands.add_parser(
+        "train",
+        help="train an image classifier with the accelerate recipe (arguments go to the recipe; see --help there)",
+        add_help=False,
+    )
+
+    export_parser = commands.add_parser("export", help="export a model")
+    formats = export_parser.add_subparsers(dest="format", required=True)
+    onnx_parser = formats.add_parser("onnx", help="export to ONNX and validate against PyTorch in onnxruntime")
+    onnx_parser.add_argument("model", help="a saved model folder or Hub id")
+    onnx_parser.add_argument("output_dir", help="folder for model.onnx, config.json and the preprocessor config")
+    onnx_parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the export config's)")
+    onnx_parser.add_argument("--hidden-states", action="store_true", help="also export per-layer activations")
+    onnx_parser.add_argument("--atol", type=float, default=None, help="validation tolerance (default: config's)")
+
+    demo_parser = commands.add_parser("demo", help="train LeNet-5 on the digits, export it and serve its Space")
+    demo_parser.add_argument("--output_dir", default=str(DEMO_OUTPUT_DIR))
+    demo_parser.add_argument("--num_epochs", type=int, default=15)
+    demo_parser.add_argument("--seed", type=int, default=0)
+    demo_parser.add_argument("--backend", choices=("torch", "onnx"), default="onnx")
+    demo_parser.add_argument("--host", default="127.0.0.1")
+    demo_parser.add_argument("--port", type=int, default=7860)
+    demo_parser.add_argument("--no-serve", action="store_true", help="stop after training and export")
+    demo_parser.add_argument("--smoke", action="store_true", help="start the Space, print its URL, stop")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "train":  # everything after `train` belongs to the recipe's own parser
+        return cmd_train(argparse.Namespace(command="train"), argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        return cmd_list(args)
+    if args.command == "export":
+        return cmd_export(args)
+    return cmd_demo(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
