@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 OPTIMUM_VENV := .venv-optimum
 # Tests never reach the network: the Hub is not reachable from these machines, and tests must not try.
 TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false \
-	MPLBACKEND=Agg HFDL_OPTIMUM_PYTHON=$(CURDIR)/$(OPTIMUM_VENV)/bin/python
+	MPLBACKEND=Agg HFDL_OPTIMUM_PYTHON=$(CURDIR)/$(OPTIMUM_VENV)/bin/python HFDL_REQUIRE_OPTIMUM_LANE=1
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint format venv optimum-venv bench clean

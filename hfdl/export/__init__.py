@@ -1,0 +1,55 @@
+"""Export hfdl models to ONNX (and TensorRT where NVIDIA's stack is installed) and run them in onnxruntime.
+
+Needs the ``export`` extra: ``pip install 'hfdl[export]'`` (onnx, onnxruntime, onnxscript for torch's dynamo
+exporter, and optimum core for the export configs). Importing this package without them raises an ImportError that
+says so, rather than failing later inside torch.onnx.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+
+def _check_export_extra() -> None:
+    for module_name in ("onnx", "onnxruntime", "onnxscript", "optimum.utils"):
+        try:
+            importlib.import_module(module_name)
+        except ImportError as error:
+            raise ImportError(
+                f"hfdl.export needs {module_name.split('.')[0]!r}, which is not installed ({error}). "
+                "Install the export extra: pip install 'hfdl[export]'"
+            ) from error
+
+
+_check_export_extra()
+
+from .configs import (  # noqa: E402
+    EXPORT_CONFIG_CLASSES,
+    NOT_EXPORTED,
+    HfdlImageClassificationExportConfig,
+    LeNet5ExportConfig,
+    MLPExportConfig,
+    exportable_tasks,
+    get_export_config,
+    register_with_optimum_tasks_manager,
+)
+from .modeling_ort import ORTModelForImageClassification  # noqa: E402
+from .onnx import OnnxExportResult, OnnxValidationError, export_onnx, validate_onnx_model  # noqa: E402
+from .tensorrt import export_tensorrt  # noqa: E402
+
+__all__ = [
+    "EXPORT_CONFIG_CLASSES",
+    "NOT_EXPORTED",
+    "HfdlImageClassificationExportConfig",
+    "LeNet5ExportConfig",
+    "MLPExportConfig",
+    "ORTModelForImageClassification",
+    "OnnxExportResult",
+    "OnnxValidationError",
+    "export_onnx",
+    "export_tensorrt",
+    "exportable_tasks",
+    "get_export_config",
+    "register_with_optimum_tasks_manager",
+    "validate_onnx_model",
+]

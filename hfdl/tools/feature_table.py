@@ -22,10 +22,11 @@ YES, NO = "✓", "–"
 
 def _onnx_tasks(spec: ArchitectureSpec) -> list[str]:
     try:
-        from hfdl.export.configs import EXPORT_CONFIGS
+        from hfdl.export.configs import exportable_tasks
     except ImportError:  # export extra missing: nothing can be claimed
         return []
-    return [task.task for task in spec.tasks if (spec.model_type, task.task) in EXPORT_CONFIGS]
+    exportable = exportable_tasks().get(spec.model_type, ())
+    return [task.task for task in spec.tasks if task.task in exportable]
 
 
 def render_table() -> str:
