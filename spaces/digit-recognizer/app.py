@@ -1,0 +1,560 @@
+"""Digit recognizer: draw or upload a digit, see LeNet-5's top-3 guesses and what its first convolution layer saw.
+
+The Space of hfdl's LeNet-5 (Deep Learning Mastery, ch. 5). Importing this module only builds the UI (`demo`); the
+model is loaded on the first prediction and cached, so `import app` is cheap and tests can drive `demo` with a
+model of their choosing (:func:`configure`).
+
+Model and backend, in order of precedence: `configure()` (what `--model` / `--backend` call), the environment
+variables ``HFDL_MODEL`` / ``HFDL_BACKEND``, then the defaults: the folder the training recipe writes
+(``outputs/lenet5-digits`` at the repository root, its ONNX export under ``onnx/``) or, where that folder does not
+exist (a real Hugging Face Space), the Hub model ``hfdl/lenet5-digits``. Without hfdl installed the PyTorch backend
+loads the model's own code from the Hub (``trust_remote_code=True``).
+
+Run locally::
+
+    python spaces/digit-recognizer/app.py --model outputs/lenet5-digits --backend torch
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+HUB_MODEL_ID = "hfdl/lenet5-digits"
+BACKENDS = ("torch", "onnx")
+TOP_K = 3
+
+# A drawing is cropped to its ink and padded by this fraction of the side on each side. The scikit-learn digits the
+# default model learns from fill their box from top to bottom (NIST's normalised 32x32 bitmaps, downsampled to 8x8),
+# whereas MNIST put a 20x20 digit in a 28x28 frame (4/28 ~= 0.14). Measured with a LeNet-5 trained on the digits,
+# on their test split redrawn at 96 px somewhere on a larger white page: margins 0-0.06 give 96-97% accuracy (98.3% on
+# the original images), 0.10 gives 91% and MNIST's 0.14 only 50%. Pass --margin 0.14 for a model trained on MNIST.
+DEFAULT_MARGIN = 0.03
+# Below this spread between paper and ink (on a 0-1 scale) the input is treated as blank rather than amplified noise.
+MIN_CONTRAST = 0.15
+# After normalising paper to 0 and the darkest stroke to 1, pixels above this are ink (anti-aliased edges are not).
+INK_THRESHOLD = 0.3
+
+# A perceptual colour ramp (dark purple -> yellow, like matplotlib's magma) so weak and strong activations differ at
+# a glance without importing matplotlib into the Space.
+_RAMP = np.array([(0, 0, 4), (81, 18, 124), (183, 55, 121), (252, 137, 97), (252, 253, 191)], dtype=np.float64)
+_TILE_PIXELS = 112  # each map is upscaled (nearest) to this side so 28x28 maps are readable in the browser
+_TILE_GAP = 6
+_CAPTION_HEIGHT = 16
+_TITLE_HEIGHT = 22
+
+
+class DigitInputError(ValueError):
+    """The input cannot be read as a digit (no image, a blank canvas, a file that is not an image)."""
+
+
+class ModelUnavailableError(RuntimeError):
+    """The model could not be loaded (no such folder or Hub id, no ONNX export, a missing runtime)."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Settings: where the model comes from and which runtime runs it.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _repository_root() -> Path | None:
+    """The repository root when this file sits at ``<root>/spaces/digit-recognizer/app.py``; None on a real Space."""
+    parents = Path(__file__).resolve().parents
+    return parents[2] if len(parents) > 2 else None
+
+
+def default_model() -> str:
+    """The recipe's output folder when it exists (a checkout where training ran), else the published Hub model."""
+    root = _repository_root()
+    if root is not None and (root / "outputs" / "lenet5-digits").is_dir():
+        return str(root / "outputs" / "lenet5-digits")
+    return HUB_MODEL_ID
+
+
+_overrides: dict[str, Any] = {}
+
+
+def configure(model: str | None = None, backend: str | None = None, margin: float | None = None) -> None:
+    """Choose the model, backend and crop margin for later predictions (None keeps the environment/default).
+
+    Loaded models stay cached per (model, backend), so switching back and forth does not reload them.
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {', '.join(BACKENDS)}; got {backend!r}.")
+    if margin is not None and not 0.0 <= margin < 0.5:
+        raise ValueError(f"`margin` must be in [0, 0.5) (a fraction of the side on each side); got {margin!r}.")
+    _overrides.update({"model": model, "backend": backend, "margin": margin})
+
+
+def current_settings() -> tuple[str, str, float]:
+    """Resolve (model, backend, margin) now, so environment variables set after import still count."""
+    model = _overrides.get("model") or os.environ.get("HFDL_MODEL") or default_model()
+    backend = _overrides.get("backend") or os.environ.get("HFDL_BACKEND") or "torch"
+    if backend not in BACKENDS:
+        raise ValueError(f"HFDL_BACKEND must be one of {', '.join(BACKENDS)}; got {backend!r}.")
+    margin = _overrides.get("margin")
+    if margin is None:
+        text = os.environ.get("HFDL_MARGIN", str(DEFAULT_MARGIN))
+        try:
+            margin = float(text)
+        except ValueError:
+            margin = -1.0  # reported just below, with the offending text
+        if not 0.0 <= margin < 0.5:
+            raise ValueError(f"HFDL_MARGIN must be a number in [0, 0.5); got {text!r}.")
+    return model, backend, margin
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Preprocessing: any drawing or photo -> a centred, light-on-dark digit like the training data.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _as_pil(image: Any) -> Image.Image:
+    """Read what Gradio hands over (an EditorValue dict, a PIL image, a numpy array or a file path) as PIL."""
+    if image is None:
+        raise DigitInputError("No image: draw a digit on the canvas or upload a picture of one.")
+    if isinstance(image, dict):  # gr.Sketchpad / gr.ImageEditor in gradio 6: {"background", "layers", "composite"}
+        flattened = image.get("composite")
+        if flattened is None:
+            flattened = image.get("background")
+        if flattened is None:
+            raise DigitInputError("The canvas is empty: draw a digit first.")
+        return _as_pil(flattened)
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as opened:
+                return ImageOps.exif_transpose(opened)  # phone photos store their rotation in EXIF
+        except (UnidentifiedImageError, OSError) as error:
+            raise DigitInputError(
+                f"{Path(image).name} is not an image file; upload a PNG or JPEG of a digit."
+            ) from error
+    if isinstance(image, np.ndarray):
+        return _array_to_pil(image)
+    raise DigitInputError(f"Expected an image (PIL, numpy array or file), got {type(image).__name__}.")
+
+
+def _array_to_pil(array: np.ndarray) -> Image.Image:
+    """Turn an (H, W), (H, W, 1|2|3|4) array of uint8 0-255, floats 0-1 or bools into a PIL image."""
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.size == 0 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (2, 3, 4)):
+        raise DigitInputError(f"Cannot read an array of shape {array.shape} as an image; expected (H, W) or (H, W, C).")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise DigitInputError(f"Cannot read an array of dtype {array.dtype} as an image.")
+    if array.dtype != np.uint8:
+        scale = 255.0 if (array.dtype == bool or np.issubdtype(array.dtype, np.floating)) else 1.0
+        array = np.clip(array.astype(np.float64) * scale, 0, 255).round().astype(np.uint8)
+    return Image.fromarray(array)  # uint8 (H, W) -> L, (H, W, 2) -> LA, 3 -> RGB, 4 -> RGBA
+
+
+def to_grayscale(image: Any) -> np.ndarray:
+    """Flatten any input to a float grayscale array (H, W) in [0, 1], resolving transparency.
+
+    Sketchpad returns RGBA whose background is fully transparent (RGB 0 under alpha 0) with opaque dark strokes;
+    dropping alpha would turn the paper black. Transparent pixels are painted with the paper colour instead: white
+    when the opaque (drawn) pixels are dark, black when they are light.
+    """
+    pil = _as_pil(image)
+    if pil.mode in ("RGBA", "LA", "PA", "La") or "transparency" in pil.info:
+        rgba = np.asarray(pil.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3]
+        gray = np.asarray(pil.convert("RGB").convert("L"), dtype=np.float32) / 255.0
+        if alpha.min() < 1.0:
+            drawn = alpha > 0.5
+            if not drawn.any():
+                raise DigitInputError("The canvas is empty: draw a digit first.")
+            paper = 1.0 if gray[drawn].mean() < 0.5 else 0.0
+            gray = alpha * gray + (1.0 - alpha) * paper
+        return gray
+    return np.asarray(pil.convert("L"), dtype=np.float32) / 255.0
+
+
+def center_digit(image: Any, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """Make a drawing or photo look like the training digits: light ink on black, cropped to the ink, centred.
+
+    Steps (what MNIST's creators did to NIST's scans): read the paper colour from the border and invert when it is
+    light; rescale so paper is 0 and the strongest ink 1; crop to the ink's bounding box; pad it to a square with
+    ``margin`` of the side on each side, keeping the aspect ratio and centring the box. Returns a float (S, S) array
+    at the input's resolution; it needs no model, so bad input is rejected before one is loaded.
+
+    Raises:
+        DigitInputError: no image, a blank canvas or an unreadable input.
+    """
+    gray = to_grayscale(image)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:  # dark digit on light paper -> light on dark, as the model was trained
+        gray = 1.0 - gray
+        border = 1.0 - border
+    paper = float(np.median(border))
+    contrast = float(gray.max()) - paper
+    if contrast < MIN_CONTRAST:
+        raise DigitInputError("The image is blank: draw or upload a digit with clear strokes.")
+    ink = np.clip((gray - paper) / contrast, 0.0, 1.0)
+
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    columns = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    digit = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]  # (h, w) bounding box of the ink
+
+    # Square side so that the longer edge of the box takes (1 - 2 * margin) of it; centre the box in it.
+    height, width = digit.shape
+    side = int(np.ceil(max(height, width) / (1.0 - 2.0 * margin)))
+    top, left = (side - height) // 2, (side - width) // 2
+    canvas = np.zeros((side, side), dtype=np.float32)
+    canvas[top : top + height, left : left + width] = digit
+    return canvas
+
+
+def resize_digit(digit: np.ndarray, size: int) -> Image.Image:
+    """Shrink a centred digit to the network's ``size`` with area averaging, then stretch the contrast again.
+
+    Area averaging does not alias thin strokes away, but it dims them; the stretch gives back full-strength ink.
+    """
+    resized = np.asarray(Image.fromarray(digit.astype(np.float32)).resize((size, size), Image.Resampling.BOX))
+    resized = resized / max(float(resized.max()), 1e-6)
+    return Image.fromarray(np.clip(resized * 255.0, 0, 255).round().astype(np.uint8))
+
+
+def prepare_digit(image: Any, size: int, margin: float = DEFAULT_MARGIN) -> Image.Image:
+    """The image the network sees: :func:`center_digit` then :func:`resize_digit` to ``size`` x ``size`` (grayscale)."""
+    return resize_digit(center_digit(image, margin), size)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Models: one small wrapper over PyTorch and ONNX Runtime, loaded lazily and cached.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    """Tensors from either runtime as numpy (torch tensors are detached; ONNX Runtime may return either)."""
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _hfdl_importable() -> bool:
+    """Whether hfdl is installed; importing it registers its classes with the Auto classes."""
+    try:
+        importlib.import_module("hfdl")
+    except ImportError:
+        return False
+    return True
+
+
+def _display_labels(id2label: dict[int, str], num_labels: int) -> list[str]:
+    """Class names for display; transformers' placeholders (``LABEL_7``) become the class index, the digit itself."""
+    labels = []
+    for index in range(num_labels):
+        name = str(id2label.get(index, index))
+        labels.append(str(index) if name == f"LABEL_{index}" else name)
+    return labels
+
+
+class DigitClassifier:
+    """A loaded model with its image processor: ``run`` maps ``pixel_values`` to logits and hidden states.
+
+    A plain class rather than a dataclass: ``hfdl demo`` imports this file by path without registering it in
+    ``sys.modules``, where dataclasses cannot resolve their annotations.
+    """
+
+    def __init__(self, backend: str, model: Any, processor: Any, config: Any) -> None:
+        self.backend = backend
+        self.model = model
+        self.processor = processor
+        self.labels = _display_labels(config.id2label, config.num_labels)
+        self.image_size = config.image_size
+
+    def run(self, pixel_values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """Logits (B, num_labels) and every layer's activations, or None where the ONNX graph has none."""
+        import torch
+
+        inputs = torch.from_numpy(pixel_values)
+        if self.backend == "torch":
+            with torch.inference_mode():
+                outputs = self.model(pixel_values=inputs, output_hidden_states=True)
+        else:
+            outputs = self.model(pixel_values=inputs)
+        hidden_states = getattr(outputs, "hidden_states", None)
+        hidden = [_to_numpy(state) for state in hidden_states] if hidden_states else None
+        return _to_numpy(outputs.logits), hidden
+
+
+_classifiers: dict[tuple[str, str], DigitClassifier] = {}
+_load_lock = threading.Lock()
+
+
+def resolve_checkpoint(source: str) -> str:
+    """A local training output folder holds its model in ``best/`` (the recipe's layout); a Hub id is kept as is."""
+    root = Path(source)
+    if root.is_dir() and not (root / "config.json").is_file() and (root / "best" / "config.json").is_file():
+        return str(root / "best")
+    return source
+
+
+def find_onnx_dir(source: str) -> Path:
+    """The folder holding ``model.onnx``: the source, its ``onnx/`` or ``best/onnx/`` (a Hub id is downloaded)."""
+    root = Path(source)
+    if not root.is_dir():
+        from huggingface_hub import snapshot_download
+
+        root = Path(snapshot_download(source, allow_patterns=["*.json", "onnx/*"]))
+    for candidate in (root, root / "onnx", root / "best" / "onnx"):
+        if (candidate / "model.onnx").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"No model.onnx in {source} or {source}/onnx. Export one with "
+        f"`hfdl export onnx {source} {source}/onnx --hidden-states`."
+    )
+
+
+def _load_torch(source: str) -> DigitClassifier:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    # With hfdl installed its registered classes are used; on a Space without it, the model's own code from the Hub.
+    remote_code = not _hfdl_importable()
+    checkpoint = resolve_checkpoint(source)
+    model = AutoModelForImageClassification.from_pretrained(checkpoint, trust_remote_code=remote_code).eval()
+    processor = AutoImageProcessor.from_pretrained(checkpoint, trust_remote_code=remote_code)
+    return DigitClassifier("torch", model, processor, model.config)
+
+
+def _load_onnx(source: str) -> DigitClassifier:
+    try:
+        from hfdl.export import ORTModelForImageClassification
+    except ImportError as error:
+        raise RuntimeError(
+            "The ONNX backend needs hfdl's ONNX Runtime wrapper (`hfdl.export.ORTModelForImageClassification`, "
+            f"from `pip install 'hfdl[export]'`), which could not be imported ({error}). "
+            "Use --backend torch instead."
+        ) from error
+    from transformers import AutoImageProcessor
+
+    onnx_dir = find_onnx_dir(source)
+    model = ORTModelForImageClassification.from_pretrained(str(onnx_dir))
+    # The export copies preprocessor_config.json next to model.onnx; fall back to the PyTorch checkpoint's.
+    try:
+        processor = AutoImageProcessor.from_pretrained(str(onnx_dir))
+    except (OSError, ValueError):
+        processor = AutoImageProcessor.from_pretrained(resolve_checkpoint(source))
+    return DigitClassifier("onnx", model, processor, model.config)
+
+
+def get_classifier(source: str | None = None, backend: str | None = None) -> DigitClassifier:
+    """The cached classifier for (source, backend), loading it on first use (settings fill what is not given)."""
+    default_source, default_backend, _ = current_settings()
+    key = (source or default_source, backend or default_backend)
+    with _load_lock:  # Gradio serves requests from worker threads; load once
+        if key not in _classifiers:
+            loader = _load_torch if key[1] == "torch" else _load_onnx
+            try:
+                _classifiers[key] = loader(key[0])
+            except (ImportError, OSError, RuntimeError, ValueError) as error:
+                message = str(error).strip().rstrip(".")
+                raise ModelUnavailableError(
+                    f"Could not load {key[0]!r} with the {key[1]} backend: {message}"
+                ) from error
+        return _classifiers[key]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Rendering: feature maps (LeNet-5's C1) or hidden activations (the MLP) as one picture.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _colorize(values: np.ndarray) -> np.ndarray:
+    """Map an array to RGB uint8 through the ramp, scaled to its own min-max (each map shows its own pattern)."""
+    low, high = float(values.min()), float(values.max())
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values, dtype=np.float64)
+    position = scaled * (len(_RAMP) - 1)
+    index = np.clip(np.floor(position).astype(int), 0, len(_RAMP) - 2)
+    fraction = (position - index)[..., None]
+    return (_RAMP[index] * (1 - fraction) + _RAMP[index + 1] * fraction).round().astype(np.uint8)
+
+
+def render_tiles(tiles: list[tuple[str, np.ndarray]], title: str, columns: int = 4) -> Image.Image:
+    """Lay out named 2-D arrays on a grid with captions, each upscaled (nearest) to a readable size."""
+    font = ImageFont.load_default()
+    rows = -(-len(tiles) // columns)  # ceil division
+    cell_height = _TILE_PIXELS + _CAPTION_HEIGHT
+    width = columns * (_TILE_PIXELS + _TILE_GAP) + _TILE_GAP
+    height = _TITLE_HEIGHT + rows * (cell_height + _TILE_GAP) + _TILE_GAP
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((_TILE_GAP, 4), title, fill="black", font=font)
+    for position, (caption, values) in enumerate(tiles):
+        row, column = divmod(position, columns)
+        left = _TILE_GAP + column * (_TILE_PIXELS + _TILE_GAP)
+        top = _TITLE_HEIGHT + row * (cell_height + _TILE_GAP)
+        tile = Image.fromarray(_colorize(values)).resize((_TILE_PIXELS, _TILE_PIXELS), Image.Resampling.NEAREST)
+        canvas.paste(tile, (left, top))
+        draw.text((left, top + _TILE_PIXELS + 2), caption, fill="black", font=font)
+    return canvas
+
+
+def render_message(message: str, width: int = 4 * (_TILE_PIXELS + _TILE_GAP) + _TILE_GAP) -> Image.Image:
+    """A plain picture with a note, for models whose activations cannot be shown as feature maps."""
+    canvas = Image.new("RGB", (width, 60), "white")
+    ImageDraw.Draw(canvas).multiline_text((_TILE_GAP, 8), message, fill="black", font=ImageFont.load_default())
+    return canvas
+
+
+def _square(vector: np.ndarray) -> np.ndarray:
+    """Lay a 1-D activation vector out as a near-square 2-D array (padding with its minimum) so it can be tiled."""
+    side = int(np.ceil(np.sqrt(vector.size)))
+    padded = np.full(side * side, vector.min(), dtype=np.float64)
+    padded[: vector.size] = vector
+    return padded.reshape(side, side)
+
+
+def render_activations(network_input: np.ndarray, hidden_states: list[np.ndarray] | None) -> Image.Image:
+    """The first convolution layer's maps next to the network's input, or dense activations for the MLP.
+
+    ``hidden_states`` are one example's activations (no batch axis). A 3-D first state (C, H, W) is LeNet-5's C1;
+    1-D states (vectors) come from a network without convolutions, whose first entry is the flattened input.
+    """
+    if hidden_states is None:
+        return render_message(
+            "This ONNX graph has no hidden_states outputs, so there are no feature maps to show.\n"
+            "Export it with hfdl.export.export_onnx(..., output_hidden_states=True)."
+        )
+    tiles: list[tuple[str, np.ndarray]] = [("input", network_input)]
+    first = hidden_states[0]
+    if first.ndim == 3:  # (C, H, W): convolution feature maps
+        tiles += [(f"map {index + 1}", feature_map) for index, feature_map in enumerate(first)]
+        channels, height, width = first.shape
+        return render_tiles(tiles, f"First convolution layer (C1): {channels} feature maps of {height}x{width}")
+    # A fully connected network: no convolution, so no feature maps; show each hidden layer's activations instead.
+    layers = hidden_states[1:] if first.size == network_input.size else hidden_states
+    tiles += [(f"hidden {index + 1} ({layer.size})", _square(layer)) for index, layer in enumerate(layers)]
+    return render_tiles(tiles, "No convolution layer in this MLP: hidden-layer activations instead", columns=3)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Prediction: the function behind both tabs.
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis, computed in float64 after subtracting the max (no overflow)."""
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def classify(image: Any) -> tuple[dict[str, float], Image.Image, Image.Image]:
+    """Top-3 probabilities, the activation picture and the prepared input the network saw (for tests and tools).
+
+    Raises:
+        DigitInputError: unusable input (checked before any model is loaded).
+        ModelUnavailableError: the model cannot be loaded.
+        ValueError: an invalid setting (HFDL_BACKEND, HFDL_MARGIN).
+    """
+    _, _, margin = current_settings()
+    digit = center_digit(image, margin)  # before loading: a blank canvas needs no model
+    classifier = get_classifier()
+    prepared = resize_digit(digit, classifier.image_size)
+    pixel_values = np.asarray(classifier.processor(prepared, return_tensors="np")["pixel_values"], dtype=np.float32)
+    logits, hidden_states = classifier.run(pixel_values)
+    probabilities = softmax(logits)[0]
+    top = np.argsort(-probabilities)[:TOP_K]
+    scores = {classifier.labels[index]: float(probabilities[index]) for index in top}
+    hidden = [state[0] for state in hidden_states] if hidden_states else None
+    return scores, render_activations(pixel_values[0, 0], hidden), prepared
+
+
+def predict(image: Any) -> tuple[dict[str, float], Image.Image]:
+    """Gradio handler: (top-3 label -> probability, feature-map picture); problems become readable gr.Error."""
+    try:
+        scores, activations, _ = classify(image)
+    except DigitInputError as error:
+        raise gr.Error(str(error), title="Cannot read the digit", print_exception=False) from error
+    except ModelUnavailableError as error:
+        raise gr.Error(
+            f"{error}. Create outputs/lenet5-digits with `hfdl demo --no-serve` (train + ONNX export), or choose "
+            "another model with --model / HFDL_MODEL.",
+            title="Model unavailable",
+        ) from error
+    except ValueError as error:  # a bad HFDL_BACKEND / HFDL_MARGIN, or a model that rejects the input
+        raise gr.Error(str(error), title="Cannot run the model") from error
+    return scores, activations
+
+
+def predict_upload(file_data: dict[str, Any] | None) -> tuple[dict[str, float], Image.Image]:
+    """Handler of the Upload tab, wired with ``preprocess=False``: it gets the uploaded file's record, not an image.
+
+    Gradio would decode the upload before any handler runs, so a file that is not an image would fail inside Gradio
+    with an unreadable message; opening it here turns that into the same readable error as a blank canvas.
+    """
+    return predict(file_data.get("path") if isinstance(file_data, dict) else file_data)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# UI (built at import; nothing is loaded until the first click).
+# --------------------------------------------------------------------------------------------------------------------
+
+
+DESCRIPTION = """\
+# ✍️ Digit recognizer: LeNet-5
+Draw a digit (0-9) or upload a picture of one. The app crops it to the ink, centres it and makes it light-on-dark
+like the training digits, then shows the network's **top-3 guesses** and the **6 feature maps of its first
+convolution layer** (C1): the edge and stroke detectors it learned. Model: [hfdl](https://github.com/hfdl/hfdl)'s
+LeNet-5 (LeCun et al., 1998), *Deep Learning Mastery* ch. 5.
+"""
+
+with gr.Blocks(title="hfdl digit recognizer") as demo:
+    gr.Markdown(DESCRIPTION)
+    with gr.Row():
+        with gr.Column():
+            with gr.Tab("Draw"):
+                sketchpad = gr.Sketchpad(
+                    label="Draw a digit (pick the brush on the left first)",
+                    type="pil",
+                    image_mode="RGBA",
+                    canvas_size=(280, 280),
+                    brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
+                )
+                sketch_button = gr.Button("Recognize drawing", variant="primary")
+            with gr.Tab("Upload"):
+                upload = gr.Image(label="Upload a digit", type="filepath", sources=["upload"])
+                upload_button = gr.Button("Recognize upload", variant="primary")
+        with gr.Column():
+            top3 = gr.Label(label="Top-3 guesses", num_top_classes=TOP_K)
+            # The picture carries its own title; Gradio's label badge would cover it.
+            feature_maps = gr.Image(label="What the first layer sees", show_label=False, type="pil", interactive=False)
+    sketch_button.click(predict, inputs=sketchpad, outputs=[top3, feature_maps], api_name="predict_sketch")
+    upload_button.click(
+        predict_upload, inputs=upload, outputs=[top3, feature_maps], api_name="predict_upload", preprocess=False
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, choose the model and launch the server (blocking)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="local model folder or Hub id (env HFDL_MODEL)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="torch or onnx (env HFDL_BACKEND)")
+    parser.add_argument("--margin", type=float, default=None, help="crop margin per side, fraction (env HFDL_MARGIN)")
+    # Hugging Face Spaces say where to listen through GRADIO_SERVER_NAME/PORT; locally, stay on loopback.
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = parser.parse_args(argv)
+    try:
+        configure(model=args.model, backend=args.backend, margin=args.margin)
+        model, backend, margin = current_settings()
+    except ValueError as error:
+        parser.error(str(error))
+    demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True)
+    print(f"Digit recognizer on {demo.local_url} (model: {model}, backend: {backend}, margin: {margin})", flush=True)
+    demo.block_thread()
+
+
+if __name__ == "__main__":
+    main()
