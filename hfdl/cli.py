@@ -29,6 +29,15 @@ def _require(module: str, extra: str) -> None:
         raise SystemExit(f"error: this command needs `{module}`: pip install 'hfdl[{extra}]'")
 
 
+def describe_export(result: object) -> str:
+    """One line per output: the max abs difference onnxruntime vs PyTorch, against the tolerance."""
+    diffs = ", ".join(f"{name}: {diff:.2e}" for name, diff in result.max_abs_diff.items())
+    return (
+        f"wrote {result.onnx_path} (opset {result.opset}); validated at batch {result.validation_batch_size} "
+        f"against PyTorch, max abs diff {diffs} (atol {result.atol:.0e})"
+    )
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .registry import REGISTRY, registry_as_dicts
 
@@ -57,7 +66,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = export_onnx(
         args.model, args.output_dir, opset=args.opset, output_hidden_states=args.hidden_states, atol=args.atol
     )
-    print(result.summary() if hasattr(result, "summary") else result)
+    print(describe_export(result))
     return 0
 
 
@@ -69,6 +78,7 @@ def load_space_app(app_path: Path = SPACE_APP):  # noqa: ANN201 - a module
         raise SystemExit(f"error: {app_path} not found; `hfdl demo` runs from a source checkout of hfdl.")
     spec = importlib.util.spec_from_file_location("hfdl_space_digit_recognizer", app_path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -97,10 +107,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             str(args.seed),
         ]
     )
-    print(f"      test accuracy {metrics.get('eval_accuracy', float('nan')):.4f}; model saved in Hub format")
+    print(f"      test accuracy {metrics.get('eval_accuracy', float('nan')):.4f}; best model in {output_dir / 'best'}")
     print(f"[2/3] Exporting to ONNX and validating against PyTorch -> {output_dir / 'onnx'}")
-    result = export_onnx(output_dir, output_dir / "onnx", output_hidden_states=True)
-    print(f"      {result.summary() if hasattr(result, 'summary') else result}")
+    result = export_onnx(output_dir / "best", output_dir / "onnx", output_hidden_states=True)
+    print(f"      {describe_export(result)}")
     if args.no_serve:
         return 0
     print("[3/3] Starting the digit-recognizer Space")

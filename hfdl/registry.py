@@ -59,8 +59,8 @@ class ArchitectureSpec:
     #: Small config arguments that keep the contract tests fast.
     test_config: dict[str, Any] = field(default_factory=dict)
     image_processor_class: type | None = None
-    #: Spaces (folders of spaces/) and notebooks (stems in notebooks/) that use this architecture; their tests
-    #: run every architecture listed here, and the README feature table is rendered from these fields.
+    #: Spaces (folders of spaces/) and notebooks (stems in notebooks/) that use this architecture, as shown by
+    #: their tests; the README feature table is rendered from these fields.
     spaces: tuple[str, ...] = ()
     notebooks: tuple[str, ...] = ()
 

@@ -185,7 +185,7 @@ def write_model_card(save_directory: str | os.PathLike, card: str) -> None:
 class ModelCardMixin:
     """Makes ``save_pretrained`` also write a model card (README.md with Hub metadata).
 
-    ``model_card_data`` may carry ``datasets`` (Hub ids), ``eval_results`` (metric -> value), ``eval_dataset`` and
+    ``model_card_data`` may carry ``model_name`` (default: the folder name), ``datasets`` (Hub ids), ``eval_results`` (metric -> value), ``eval_dataset`` and
     ``description``; recipes pass their test metrics so the card reports them.
     """
 
@@ -198,7 +198,7 @@ class ModelCardMixin:
         if kwargs.get("is_main_process", True):
             data = dict(model_card_data or {})
             card = render_model_card(
-                model_name=os.path.basename(os.path.abspath(os.fspath(save_directory))),
+                model_name=data.get("model_name") or os.path.basename(os.path.abspath(os.fspath(save_directory))),
                 model_type=self.config.model_type,
                 architecture=type(self).__name__,
                 pipeline_tag=self.pipeline_tag,
