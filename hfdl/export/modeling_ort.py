@@ -19,6 +19,7 @@ import torch
 from transformers import AutoConfig, PretrainedConfig
 from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
 
+from ..layers.inputs import check_image_tensor
 from .onnx import ONNX_WEIGHTS_NAME
 
 HIDDEN_STATES_PREFIX = "hidden_states."
@@ -125,25 +126,21 @@ class ORTModelForImageClassification:
         return ImageClassifierOutputWithNoAttention(logits=logits, hidden_states=hidden_states)
 
     def _check_pixel_values(self, pixel_values: object) -> np.ndarray:
-        """The checks of the PyTorch model's ``check_image_tensor``, for tensors and arrays; returns the feed."""
+        """The PyTorch model's own input check (``check_image_tensor``), for tensors and arrays; returns the feed.
+
+        The graph holds no trace of the model's checks (they run only while tracing), so they run here instead;
+        onnxruntime also needs a non-empty batch.
+        """
         num_channels, image_size = self.config.num_channels, self.config.image_size
-        expected = f"(batch_size, {num_channels}, {image_size}, {image_size})"
-        if isinstance(pixel_values, torch.Tensor):
-            array = pixel_values.detach().cpu().numpy()
-        elif isinstance(pixel_values, np.ndarray):
-            array = pixel_values
-        else:
+        if isinstance(pixel_values, np.ndarray):
+            pixel_values = torch.from_numpy(pixel_values)
+        check_image_tensor(pixel_values, num_channels, image_size)
+        if not len(pixel_values):
             raise ValueError(
-                f"`pixel_values` must be a torch.Tensor or numpy array of shape {expected}, got {type(pixel_values)}."
+                f"`pixel_values` must have shape (batch_size, {num_channels}, {image_size}, {image_size}) with "
+                "batch_size >= 1, got an empty batch."
             )
-        if not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(
-                f"`pixel_values` must hold floating point values of shape {expected}, got dtype {array.dtype} "
-                "(run the image processor, which rescales uint8 pixels to floats)."
-            )
-        if array.ndim != 4 or tuple(array.shape[1:]) != (num_channels, image_size, image_size) or not len(array):
-            raise ValueError(f"`pixel_values` must have shape {expected} with batch_size >= 1, got {array.shape}.")
-        return np.ascontiguousarray(array, dtype=self._input_dtype)
+        return np.ascontiguousarray(pixel_values.detach().cpu().numpy(), dtype=self._input_dtype)
 
     def __repr__(self) -> str:
         return (
