@@ -35,10 +35,11 @@ def lora_target_modules(model: PreTrainedModel) -> tuple[list[str], list[str]]:
         for name, module in body.named_modules()
         if name and isinstance(module, LORA_LAYER_TYPES)
     ]
+    # A base model is all body: it has no head to train in full.
     heads = [
         name
         for name, module in model.named_children()
-        if name != prefix and any(parameter.requires_grad for parameter in module.parameters())
+        if prefix and name != prefix and any(parameter.requires_grad for parameter in module.parameters())
     ]
     if not targets:
         raise ValueError(

@@ -1,147 +1,74 @@
-"""The one table of hfdl's architectures.
+"""The one table of hfdl's architectures, collected from the model folders, and the ways to look into it.
 
 Everything that needs to know which models exist reads :data:`REGISTRY`: ``import hfdl`` registers the Auto
-classes from it, the contract tests are parametrized from it, ``hfdl list`` prints it, the CLI and recipes resolve
-presets through it and the README tables are checked against it. Adding an architecture means adding one
-:class:`ArchitectureSpec` here (and its folder); nothing else keeps a parallel list.
+classes from it, the contract tests are parametrized from it, ``hfdl list`` prints it, the CLI, recipes and
+exporter resolve names through it and the README table is rendered from it. Each model folder declares its own
+``ARCHITECTURE`` (see :mod:`hfdl.models`); nothing keeps a parallel list.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForImageClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-)
-from transformers.image_processing_utils import BaseImageProcessor
+from transformers import AutoConfig, AutoImageProcessor, PreTrainedModel
 
-from .models.lenet5 import (
-    LeNet5Config,
-    LeNet5ForImageClassification,
-    LeNet5ImageProcessor,
-    LeNet5Model,
-)
-from .models.mlp import MLPConfig, MLPForImageClassification, MLPForRegression, MLPImageProcessor, MLPModel
+from .models import discover_architectures
+from .specs import ArchitectureSpec, TaskSpec
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """One head of an architecture: the task name (a Hub pipeline tag), its class and its Auto class.
-
-    ``auto_class`` is ``None`` when transformers has no Auto class for the task (tabular regression); such heads load
-    through their own class and cannot be Hub remote code.
-    """
-
-    task: str
-    model_class: type[PreTrainedModel]
-    auto_class: type | None
-
-
-@dataclass(frozen=True)
-class ArchitectureSpec:
-    """An architecture: its config, base model, heads, presets and what the tests and tools feed it."""
-
-    name: str
-    model_type: str
-    chapter: str
-    paper: str
-    config_class: type[PretrainedConfig]
-    base_model_class: type[PreTrainedModel]
-    tasks: tuple[TaskSpec, ...]
-    presets: dict[str, dict[str, Any]]
-    default_preset: str
-    #: Small config arguments that keep the contract tests fast.
-    test_config: dict[str, Any] = field(default_factory=dict)
-    image_processor_class: type | None = None
-    #: Spaces (folders of spaces/) and notebooks (stems in notebooks/) that use this architecture, as shown by
-    #: their tests; the README feature table is rendered from these fields.
-    spaces: tuple[str, ...] = ()
-    notebooks: tuple[str, ...] = ()
-
-    def task(self, task: str) -> TaskSpec:
-        for spec in self.tasks:
-            if spec.task == task:
-                return spec
-        raise ValueError(f"{self.name} has no {task!r} head; available: {', '.join(t.task for t in self.tasks)}.")
-
-    def make_config(self, preset: str | None = None, **overrides: Any) -> PretrainedConfig:
-        """Build a config from a preset (default: the architecture's default preset) and overrides."""
-        preset = preset or self.default_preset
-        if preset not in self.presets:
-            raise ValueError(f"Unknown preset {preset!r} for {self.name}; available: {', '.join(self.presets)}.")
-        return self.config_class(**{**self.presets[preset], **overrides})
-
-    def make_image_processor(self, config: PretrainedConfig) -> BaseImageProcessor | None:
-        """The image processor matching ``config``'s input size and channels, or ``None`` for non-image models."""
-        if self.image_processor_class is None or getattr(config, "image_size", None) is None:
-            return None
-        return self.image_processor_class(size=config.image_size, num_channels=config.num_channels)
+def _build_registry(specs: list[ArchitectureSpec]) -> dict[str, ArchitectureSpec]:
+    """Index the architectures by name, refusing any name a user could not resolve unambiguously."""
+    owners: dict[str, str] = {}
+    for spec in specs:
+        if not spec.model_type.startswith("hfdl-"):
+            raise ValueError(f"{spec.name}: model_type must start with 'hfdl-' (transformers owns the plain names).")
+        for name in (spec.name, spec.model_type, *spec.presets):
+            if name in owners:
+                raise ValueError(f"The name {name!r} is used by both {owners[name]} and {spec.name}; names are unique.")
+            owners[name] = spec.name
+    return {spec.name: spec for spec in specs}
 
 
-REGISTRY: dict[str, ArchitectureSpec] = {
-    spec.name: spec
-    for spec in (
-        ArchitectureSpec(
-            name="mlp",
-            model_type=MLPConfig.model_type,
-            chapter="3-4 Neural networks, training",
-            paper="Rumelhart, Hinton & Williams, 1986",
-            config_class=MLPConfig,
-            base_model_class=MLPModel,
-            tasks=(
-                TaskSpec("image-classification", MLPForImageClassification, AutoModelForImageClassification),
-                TaskSpec("tabular-regression", MLPForRegression, None),
-            ),
-            presets={
-                "mlp-digits": {"image_size": 8, "hidden_sizes": [128, 64], "num_labels": 10},
-                "mlp-mnist": {"image_size": 28, "hidden_sizes": [256, 128], "dropout": 0.1, "num_labels": 10},
-            },
-            default_preset="mlp-digits",
-            test_config={"image_size": 8, "hidden_sizes": [16, 8], "num_labels": 3},
-            image_processor_class=MLPImageProcessor,
-            notebooks=("01_foundations_mlp_lenet5",),
-        ),
-        ArchitectureSpec(
-            name="lenet5",
-            model_type=LeNet5Config.model_type,
-            chapter="5 CNNs",
-            paper="LeCun et al., 1998",
-            config_class=LeNet5Config,
-            base_model_class=LeNet5Model,
-            tasks=(TaskSpec("image-classification", LeNet5ForImageClassification, AutoModelForImageClassification),),
-            presets={
-                "lenet5": {"activation": "tanh", "pooling": "average", "num_labels": 10},
-                "lenet5-modern": {"activation": "relu", "pooling": "max", "num_labels": 10},
-            },
-            default_preset="lenet5-modern",
-            test_config={"image_size": 16, "conv_channels": [2, 4], "hidden_sizes": [8, 6], "num_labels": 3},
-            image_processor_class=LeNet5ImageProcessor,
-            spaces=("digit-recognizer",),
-            notebooks=("01_foundations_mlp_lenet5",),
-        ),
-    )
-}
+REGISTRY: dict[str, ArchitectureSpec] = _build_registry(discover_architectures())
 
 
-def get_architecture(name_or_preset: str) -> ArchitectureSpec:
+def get_architecture(name: str) -> ArchitectureSpec:
     """Find an architecture by name (``lenet5``), preset (``lenet5-modern``) or model_type (``hfdl-lenet5``)."""
     for spec in REGISTRY.values():
-        if name_or_preset in (spec.name, spec.model_type) or name_or_preset in spec.presets:
+        if name in (spec.name, spec.model_type) or name in spec.presets:
             return spec
     known = sorted(n for spec in REGISTRY.values() for n in (spec.name, *spec.presets))
-    raise ValueError(f"Unknown architecture or preset {name_or_preset!r}; available: {', '.join(known)}.")
+    raise ValueError(f"Unknown architecture or preset {name!r}; available: {', '.join(known)}.")
 
 
-def resolve_preset(name_or_preset: str) -> tuple[ArchitectureSpec, str]:
-    """Return the architecture and the preset a name designates (an architecture name means its default)."""
-    spec = get_architecture(name_or_preset)
-    return spec, name_or_preset if name_or_preset in spec.presets else spec.default_preset
+def resolve_preset(name: str) -> tuple[ArchitectureSpec, str]:
+    """The architecture and the preset a name designates; a bare architecture name means its default preset."""
+    spec = get_architecture(name)
+    return spec, name if name in spec.presets else spec.default_preset
+
+
+def create_model(name: str, task: str | None = None, **overrides: Any) -> PreTrainedModel:
+    """Build any hfdl model in one line, like ``timm.create_model``: a preset, a head, config overrides.
+
+    Args:
+        name: A preset (``lenet5-1998``), an architecture (``lenet5``: its default preset) or a model_type.
+        task: The head (``image-classification``, ``feature-extraction``, ...); default: the architecture's main head.
+        **overrides: Config fields that replace the preset's (``num_labels=2``, ``dropout=0.1``).
+
+    Returns:
+        A freshly initialised model (in training mode, as ``PreTrainedModel`` constructors leave it).
+    """
+    spec, preset = resolve_preset(name)
+    return spec.task(task).model_class(spec.make_config(preset, **overrides))
+
+
+def find_task(model: PreTrainedModel) -> tuple[ArchitectureSpec, TaskSpec]:
+    """The architecture and head of a model instance (what a model card or an export of it needs to say)."""
+    spec = get_architecture(model.config.model_type)
+    for task in spec.tasks:
+        if isinstance(model, task.model_class):
+            return spec, task
+    raise ValueError(f"{type(model).__name__} is not a registered head of {spec.name}.")
 
 
 def register_auto_classes() -> None:
@@ -150,11 +77,11 @@ def register_auto_classes() -> None:
     ``register_for_auto_class`` makes ``save_pretrained`` copy the modeling files next to the weights and write
     ``auto_map``, so the saved folder loads with ``trust_remote_code=True`` where hfdl is not installed.
     """
+    from transformers import AutoVideoProcessor
+
     for spec in REGISTRY.values():
         AutoConfig.register(spec.model_type, spec.config_class, exist_ok=True)
         spec.config_class.register_for_auto_class()
-        AutoModel.register(spec.config_class, spec.base_model_class, exist_ok=True)
-        spec.base_model_class.register_for_auto_class("AutoModel")
         for task in spec.tasks:
             if task.auto_class is not None:
                 task.auto_class.register(spec.config_class, task.model_class, exist_ok=True)
@@ -164,6 +91,10 @@ def register_auto_classes() -> None:
                 spec.config_class, slow_image_processor_class=spec.image_processor_class, exist_ok=True
             )
             spec.image_processor_class.register_for_auto_class("AutoImageProcessor")
+            # pipeline() also looks for a *video* processor for vision tasks, reading the image processor's
+            # auto_map as remote code; with no local entry it would ask "Do you wish to run the custom code?" and
+            # block a terminal, although hfdl's own classes are used. An empty local entry says "no video processor".
+            AutoVideoProcessor.register(spec.config_class, video_processor_classes={}, exist_ok=True)
 
 
 def registry_as_dicts() -> list[dict[str, Any]]:
@@ -175,11 +106,15 @@ def registry_as_dicts() -> list[dict[str, Any]]:
             "chapter": spec.chapter,
             "paper": spec.paper,
             "config_class": spec.config_class.__name__,
-            "base_model_class": spec.base_model_class.__name__,
             "tasks": {
                 task.task: {
                     "model_class": task.model_class.__name__,
                     "auto_class": task.auto_class.__name__ if task.auto_class else None,
+                    "inputs": task.input_names,
+                    "main_output": task.main_output,
+                    "processor": task.processor,
+                    "export_config": task.export_config,
+                    "recipe": task.recipe,
                 }
                 for task in spec.tasks
             },

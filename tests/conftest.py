@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import hfdl  # noqa: E402
-from hfdl.registry import REGISTRY, ArchitectureSpec, TaskSpec  # noqa: E402
+from hfdl.registry import REGISTRY  # noqa: E402
+from hfdl.specs import ArchitectureSpec, TaskSpec  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -36,22 +37,9 @@ def build_model(spec: ArchitectureSpec, task: TaskSpec, seed: int = 0, **overrid
     return task.model_class(config).eval()
 
 
-def example_inputs(model: torch.nn.Module, batch_size: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
-    """Inputs like ``model.dummy_inputs`` but with another batch size and values."""
-    generator = torch.Generator().manual_seed(seed)
-    return {
-        name: torch.randn((batch_size, *value.shape[1:]), generator=generator)
-        for name, value in model.dummy_inputs.items()
-    }
-
-
-def main_output(outputs) -> torch.Tensor:
-    """The head's main tensor (``logits`` for classifiers, ``predictions`` for regressors)."""
-    for name in ("logits", "predictions", "last_hidden_state"):
-        value = getattr(outputs, name, None)
-        if value is not None:
-            return value
-    raise AssertionError(f"no main output in {type(outputs).__name__}")
+def example_inputs(model: torch.nn.Module, task: TaskSpec, batch_size: int = 3, seed: int = 1) -> dict:
+    """Valid seeded inputs for ``model`` as its task spec describes them."""
+    return task.make_inputs(model.config, batch_size=batch_size, seed=seed)
 
 
 @pytest.fixture

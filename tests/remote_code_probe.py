@@ -36,10 +36,7 @@ def main() -> None:
         inputs = load_file(item["inputs"])
         with torch.no_grad():
             outputs = model(**inputs)
-        tensor = next(
-            getattr(outputs, n) for n in ("logits", "predictions", "last_hidden_state") if hasattr(outputs, n)
-        )
-        save_file({"output": tensor.contiguous()}, item["output"])
+        save_file({"output": outputs[item["main_output"]].contiguous()}, item["output"])
         results[item["source"]] = {"class": type(model).__name__, "module": type(model).__module__}
     print(json.dumps(results))
 

@@ -32,12 +32,13 @@ PROBE = textwrap.dedent(
     import hfdl
     from transformers import AutoModelForImageClassification
 
-    spec = hfdl.get_architecture("lenet5")
-    model = spec.task("image-classification").model_class(spec.make_config())
+    model = hfdl.create_model("lenet5").eval()
     with tempfile.TemporaryDirectory() as folder:
         model.save_pretrained(folder)
         loaded = AutoModelForImageClassification.from_pretrained(folder)
-    inputs = model.dummy_inputs
+        from hfdl.hub import save_for_hub  # publishing needs only huggingface_hub, a core dependency
+        save_for_hub(model, folder + "/published")
+    inputs = hfdl.get_architecture("lenet5").task().make_inputs(model.config)
     assert torch.equal(loaded(**inputs).logits, model(**inputs).logits)
     print("core-ok")
     for module, call in (("hfdl.data", "load_digits_dataset"), ("hfdl.export", None), ("hfdl.lora", None)):

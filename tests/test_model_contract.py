@@ -6,51 +6,63 @@ A new architecture gets all of these tests the day it is added to ``hfdl.registr
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import json
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ARCH_TASKS, ARCHITECTURES, AUTO_ARCH_TASKS, REPO_ROOT, build_model, example_inputs, main_output
+from conftest import ARCH_TASKS, ARCHITECTURES, AUTO_ARCH_TASKS, build_model, example_inputs
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
-from hfdl.registry import REGISTRY, get_architecture, registry_as_dicts
+import hfdl
+from hfdl.registry import REGISTRY, _build_registry, get_architecture, registry_as_dicts, resolve_preset
 from hfdl.tools.check_copies import check_copies
 
 PROBE = Path(__file__).with_name("remote_code_probe.py")
 
 
-def labels_for(model, batch_size: int) -> torch.Tensor:
-    if "Regression" in type(model).__name__:
-        return torch.randn(batch_size, model.config.num_labels)
-    return torch.arange(batch_size) % model.config.num_labels
+HEADS_WITH_LOSS = [p for p in ARCH_TASKS if p.values[1].labels is not None]
+IMAGE_PROCESSOR_TASKS = [p for p in AUTO_ARCH_TASKS if p.values[1].processor == "image"]
+
+
+def main_output(outputs, task) -> torch.Tensor:
+    return outputs[task.main_output]
 
 
 # --------------------------------------------------------------------------------------------- forward and loss
 @pytest.mark.parametrize(("spec", "task"), ARCH_TASKS)
 def test_forward_shapes_and_hidden_states(spec, task):
     model = build_model(spec, task)
-    inputs = example_inputs(model, batch_size=3)
+    inputs = example_inputs(model, task, batch_size=3)
+    assert list(inputs) == [p for p in inspect.signature(model.forward).parameters][: len(inputs)], (
+        "the task spec's inputs must be the forward's leading parameters, in order"
+    )
     outputs = model(**inputs, output_hidden_states=True)
-    assert main_output(outputs).shape == (3, model.config.num_labels)
+    result = main_output(outputs, task)
+    assert result.shape[0] == 3 and torch.isfinite(result).all()
+    if task.labels is not None:
+        assert result.shape == (3, model.config.num_labels)
     assert outputs.hidden_states, "output_hidden_states=True must return per-layer activations"
     assert all(h.shape[0] == 3 for h in outputs.hidden_states)
     assert model(**inputs).hidden_states is None
-    # dummy_inputs are small and valid, and return_dict=False gives a tuple with the same main tensor.
-    dummy = model.dummy_inputs
-    assert set(dummy) == {model.main_input_name}
-    torch.testing.assert_close(model(**dummy, return_dict=False)[0], main_output(model(**dummy)))
+    # return_dict=False gives a tuple whose first tensor (after the loss, absent here) is the main output.
+    torch.testing.assert_close(model(**inputs, return_dict=False)[0], result)
 
 
-@pytest.mark.parametrize(("spec", "task"), ARCH_TASKS)
+@pytest.mark.parametrize(("spec", "task"), HEADS_WITH_LOSS)
 def test_loss_and_gradients_with_labels(spec, task):
     model = build_model(spec, task).train()
-    inputs = example_inputs(model, batch_size=4)
-    outputs = model(**inputs, labels=labels_for(model, 4))
+    inputs = example_inputs(model, task, batch_size=4)
+    outputs = model(**inputs, labels=task.make_labels(model.config, batch_size=4))
     assert outputs.loss is not None and outputs.loss.ndim == 0 and torch.isfinite(outputs.loss)
     outputs.loss.backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
@@ -58,15 +70,26 @@ def test_loss_and_gradients_with_labels(spec, task):
     assert model(**inputs).loss is None
 
 
-def test_binary_head_uses_bce_with_one_label():
+def test_binary_head_uses_bce_and_a_valid_problem_type(tmp_path):
+    """One logit means binary classification with BCE; the problem_type saved is one transformers 4.57 accepts."""
     spec = REGISTRY["mlp"]
-    model = build_model(spec, spec.task("image-classification"), num_labels=1)
-    inputs = example_inputs(model, batch_size=4)
+    task = spec.task("image-classification")
+    model = build_model(spec, task, num_labels=1)
+    inputs = example_inputs(model, task, batch_size=4)
     labels = torch.tensor([0.0, 1.0, 1.0, 0.0])
     outputs = model(**inputs, labels=labels)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(outputs.logits.squeeze(1), labels)
     torch.testing.assert_close(outputs.loss, expected)
-    assert model.config.problem_type == "binary_classification"
+    assert model.config.problem_type == "multi_label_classification"
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["problem_type"] == "multi_label_classification"
+    # Integer class indices on a multi-class head pick softmax + cross-entropy.
+    multi = build_model(spec, task)
+    loss = multi(**inputs, labels=torch.tensor([0, 1, 2, 1])).loss
+    torch.testing.assert_close(
+        loss, torch.nn.functional.cross_entropy(multi(**inputs).logits, torch.tensor([0, 1, 2, 1]))
+    )
+    assert multi.config.problem_type == "single_label_classification"
 
 
 # --------------------------------------------------------------------------------------------- save and load
@@ -76,12 +99,14 @@ def test_save_load_round_trip_is_bit_exact(spec, task, tmp_path):
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     assert not list(tmp_path.glob("*.bin")), "weights must be safetensors only"
+    assert not (tmp_path / "README.md").exists(), "save_pretrained writes no model card (hfdl.hub does)"
     loaded = task.model_class.from_pretrained(tmp_path).eval()
     reference = model.state_dict()
+    assert loaded.state_dict().keys() == reference.keys()
     for name, tensor in loaded.state_dict().items():
         assert torch.equal(tensor, reference[name]), name
-    inputs = example_inputs(model)
-    assert torch.equal(main_output(loaded(**inputs)), main_output(model(**inputs)))
+    inputs = example_inputs(model, task)
+    assert torch.equal(main_output(loaded(**inputs), task), main_output(model(**inputs), task))
     ignored = {"_name_or_path"}
     assert {k: v for k, v in loaded.config.to_dict().items() if k not in ignored} == {
         k: v for k, v in model.config.to_dict().items() if k not in ignored
@@ -92,55 +117,26 @@ def test_save_load_round_trip_is_bit_exact(spec, task, tmp_path):
 def test_auto_classes_resolve(spec, task, tmp_path):
     config = spec.config_class(**spec.test_config)
     assert type(AutoConfig.for_model(spec.model_type, **spec.test_config)) is spec.config_class
-    assert type(AutoModel.from_config(config)) is spec.base_model_class
     assert type(task.auto_class.from_config(config)) is task.model_class
     model = build_model(spec, task)
     model.save_pretrained(tmp_path)
-    spec.make_image_processor(model.config).save_pretrained(tmp_path)
     loaded = task.auto_class.from_pretrained(tmp_path)
     assert type(loaded) is task.model_class
-    assert type(AutoImageProcessor.from_pretrained(tmp_path)) is spec.image_processor_class
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == spec.model_type
     assert saved["auto_map"][task.auto_class.__name__].endswith(task.model_class.__name__)
+    if task.processor == "image":
+        spec.make_image_processor(model.config).save_pretrained(tmp_path)
+        assert type(AutoImageProcessor.from_pretrained(tmp_path)) is spec.image_processor_class
 
 
-@pytest.mark.parametrize(("spec", "task"), ARCH_TASKS)
-def test_model_card_has_hub_metadata(spec, task, tmp_path):
-    model = build_model(spec, task)
-    model.save_pretrained(
-        tmp_path,
-        model_card_data={"datasets": ["ylecun/mnist"], "eval_results": {"accuracy": 0.987}, "eval_dataset": "mnist"},
-    )
-    card = (tmp_path / "README.md").read_text()
-    header = card.split("---")[1]
-    assert "library_name: transformers" in header
-    assert f'pipeline_tag: "{task.task}"' in header
-    assert f'- "{spec.model_type}"' in header and '- "ylecun/mnist"' in header
-    assert "model-index:" in header and "value: 0.987" in header
-    assert "| accuracy | 0.9870 |" in card
+def test_every_architecture_has_a_base_model_for_automodel():
+    for spec in REGISTRY.values():
+        assert spec.base_task is not None and spec.base_task.auto_class is AutoModel, spec.name
+        assert type(AutoModel.from_config(spec.config_class(**spec.test_config))) is spec.base_task.model_class
 
 
 # --------------------------------------------------------------------------------------------- remote code and Hub
-def _run_probe(items: list[dict], block_hfdl: bool, env: dict, tmp_path: Path) -> dict:
-    job = tmp_path / f"job-{block_hfdl}.json"
-    job.write_text(json.dumps({"block_hfdl": block_hfdl, "items": items}))
-    result = subprocess.run(
-        [sys.executable, str(PROBE), str(job)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _save_for_probe(spec, task, folder: Path) -> tuple[torch.nn.Module, Path]:
-    model = build_model(spec, task)
-    model.save_pretrained(folder)
-    spec.make_image_processor(model.config).save_pretrained(folder)
-    inputs_path = folder.parent / f"{folder.name}-inputs.safetensors"
-    save_file(example_inputs(model), inputs_path)
-    return model, inputs_path
-
-
 def _write_hub_snapshot(hf_home: Path, repo_id: str, folder: Path) -> None:
     """Lay ``folder`` out as the Hub cache does after a download of ``repo_id`` at some commit."""
     commit = "0123456789abcdef0123456789abcdef01234567"
@@ -153,31 +149,64 @@ def _write_hub_snapshot(hf_home: Path, repo_id: str, folder: Path) -> None:
     (repo / "refs" / "main").write_text(commit)
 
 
-@pytest.mark.parametrize(("spec", "task"), AUTO_ARCH_TASKS)
-def test_remote_code_and_hub_repo_id_without_hfdl(spec, task, tmp_path, offline_env):
-    """Saved folders and Hub snapshots load with trust_remote_code where hfdl cannot be imported, and with hfdl."""
-    folder = tmp_path / "saved"
-    model, inputs_path = _save_for_probe(spec, task, folder)
-    repo_id = f"hfdl-test/{spec.name}"
-    _write_hub_snapshot(Path(offline_env["HF_HOME"]), repo_id, folder)
-    with torch.no_grad():
-        expected = main_output(model(**load_file(inputs_path)))
+@pytest.fixture(scope="module")
+def remote_code_report(tmp_path_factory) -> dict:
+    """Save every Auto head once, as a folder and as a Hub cache snapshot, and load them all in two fresh
+    interpreters (hfdl blocked, hfdl imported): interpreter start-up is the cost, so it is paid twice, not per head."""
+    root = tmp_path_factory.mktemp("remote_code")
+    hf_home = root / "hf_home"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(hf_home))
+    items, expected = [], {}
+    for param in AUTO_ARCH_TASKS:
+        spec, task = param.values
+        folder = root / param.id
+        model = build_model(spec, task)
+        model.save_pretrained(folder)
+        if task.processor == "image":
+            spec.make_image_processor(model.config).save_pretrained(folder)
+        inputs = example_inputs(model, task)
+        inputs_path = root / f"{param.id}-inputs.safetensors"
+        save_file(inputs, inputs_path)
+        repo_id = f"hfdl-test/{param.id}"
+        _write_hub_snapshot(hf_home, repo_id, folder)
+        with torch.no_grad():
+            expected[param.id] = main_output(model(**inputs), task)
+        for source in (str(folder), repo_id):
+            items.append(
+                {"id": param.id, "source": source, "auto_class": task.auto_class.__name__, "inputs": str(inputs_path)}
+                | {"main_output": task.main_output}
+            )
+    report = {}
     for block_hfdl in (True, False):
-        items = [
-            {
-                "source": source,
-                "auto_class": task.auto_class.__name__,
-                "inputs": str(inputs_path),
-                "output": str(tmp_path / f"out-{block_hfdl}-{index}.safetensors"),
-            }
-            for index, source in enumerate((str(folder), repo_id))
-        ]
-        loaded = _run_probe(items, block_hfdl, offline_env, tmp_path)
-        for item in items:
-            assert loaded[item["source"]]["class"] == task.model_class.__name__
-            module = loaded[item["source"]]["module"]
-            assert module.startswith("transformers_modules") if block_hfdl else module.startswith("hfdl.")
-            assert torch.equal(load_file(item["output"])["output"], expected), item["source"]
+        job_items = [item | {"output": str(root / f"out-{block_hfdl}-{i}.safetensors")} for i, item in enumerate(items)]
+        job = root / f"job-{block_hfdl}.json"
+        job.write_text(json.dumps({"block_hfdl": block_hfdl, "items": job_items}))
+        result = subprocess.run(
+            [sys.executable, str(PROBE), str(job)], capture_output=True, text=True, env=env, cwd=root, timeout=600
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        loaded = json.loads(result.stdout.strip().splitlines()[-1])
+        for item in job_items:
+            entry = loaded[item["source"]]
+            entry["output"] = load_file(item["output"])["output"]
+            report.setdefault(item["id"], []).append({"block_hfdl": block_hfdl, "source": item["source"], **entry})
+    return {"loaded": report, "expected": expected}
+
+
+@pytest.mark.parametrize(("spec", "task"), AUTO_ARCH_TASKS)
+def test_remote_code_and_hub_repo_id_without_hfdl(spec, task, remote_code_report, request):
+    """Saved folders and Hub snapshots load with trust_remote_code where hfdl cannot be imported, and with hfdl."""
+    case = request.node.callspec.id
+    loads = remote_code_report["loaded"][case]
+    assert len(loads) == 4  # (folder, repo id) x (hfdl blocked, hfdl imported)
+    for entry in loads:
+        assert entry["class"] == task.model_class.__name__
+        if entry["block_hfdl"]:
+            assert entry["module"].startswith("transformers_modules"), entry
+        else:
+            assert entry["module"].startswith("hfdl."), entry
+        assert torch.equal(entry["output"], remote_code_report["expected"][case]), entry["source"]
 
 
 ALLOWED_TOP_LEVEL_IMPORTS = {"torch", "transformers", "numpy", "PIL", "__future__"}  # numpy/PIL: transformers deps
@@ -186,8 +215,10 @@ ALLOWED_TOP_LEVEL_IMPORTS = {"torch", "transformers", "numpy", "PIL", "__future_
 @pytest.mark.parametrize("spec", ARCHITECTURES)
 def test_model_folder_is_remote_code_safe(spec):
     folder = Path(inspect.getfile(spec.config_class)).parent
-    siblings = {path.stem for path in folder.glob("*.py")}
-    for path in folder.glob("*.py"):
+    # __init__.py declares the folder's registry entry for hfdl and is never part of the Hub copy.
+    files = [path for path in folder.glob("*.py") if path.name != "__init__.py"]
+    siblings = {path.stem for path in files}
+    for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 roots = [alias.name.split(".")[0] for alias in node.names]
@@ -216,17 +247,20 @@ def test_lora_train_save_reload_and_merge(spec, task, tmp_path):
     build_model(spec, task).save_pretrained(base_dir)
     model = peft.get_peft_model(task.model_class.from_pretrained(base_dir), make_lora_config(build_model(spec, task)))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    inputs = example_inputs(model.base_model.model, batch_size=4)
-    labels = labels_for(model.base_model.model, 4)
+    inputs = example_inputs(model.base_model.model, task, batch_size=4)
+    labels = task.make_labels(model.base_model.model.config, batch_size=4)
     for _ in range(2):
-        loss = model(**inputs, labels=labels).loss
+        if labels is None:  # a base model: any differentiable function of its output trains the adapters
+            loss = main_output(model(**inputs), task).square().mean()
+        else:
+            loss = model(**inputs, labels=labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
     model.eval()
     with torch.no_grad():
-        adapted = main_output(model(**inputs))
-        original = main_output(task.model_class.from_pretrained(base_dir)(**inputs))
+        adapted = main_output(model(**inputs), task)
+        original = main_output(task.model_class.from_pretrained(base_dir)(**inputs), task)
     assert not torch.allclose(adapted, original), "two LoRA steps must change the outputs"
     model.save_pretrained(tmp_path / "adapter")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
@@ -234,16 +268,16 @@ def test_lora_train_save_reload_and_merge(spec, task, tmp_path):
     fresh_base = task.model_class.from_pretrained(base_dir)
     reloaded = peft.PeftModel.from_pretrained(fresh_base, tmp_path / "adapter").eval()
     with torch.no_grad():
-        torch.testing.assert_close(main_output(reloaded(**inputs)), adapted, rtol=0, atol=0)
+        torch.testing.assert_close(main_output(reloaded(**inputs), task), adapted, rtol=0, atol=0)
         merged = reloaded.merge_and_unload()
-        torch.testing.assert_close(main_output(merged(**inputs)), adapted, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(main_output(merged(**inputs), task), adapted, rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------- bad inputs
 @pytest.mark.parametrize(("spec", "task"), ARCH_TASKS)
 def test_bad_inputs_name_the_expected_shape(spec, task):
     model = build_model(spec, task)
-    good = example_inputs(model, batch_size=2)[model.main_input_name]
+    good = example_inputs(model, task, batch_size=2)[model.main_input_name]
     bad_inputs = {
         "wrong channels or features": torch.randn(2, *[s + 1 if i == 0 else s for i, s in enumerate(good.shape[1:])]),
         "wrong size": torch.randn(2, *good.shape[1:-1], good.shape[-1] + 3),
@@ -272,6 +306,10 @@ def _invalid_config_cases(spec):
             yield field, "no-such-choice"
     if "dropout" in signature:
         yield "dropout", 1.5
+    # Head fields every config passes on to PretrainedConfig (a bare TypeError there would not name them).
+    yield "num_labels", "3"
+    yield "num_labels", 0
+    yield "problem_type", "binary_classification"
 
 
 @pytest.mark.parametrize("spec", ARCHITECTURES)
@@ -281,7 +319,7 @@ def test_invalid_config_names_field_and_allowed_values(spec):
     for field, value in cases:
         with pytest.raises(ValueError, match=rf"`{field}(\[\d+\])?`") as error:
             spec.config_class(**{**spec.test_config, field: value})
-        if value == "no-such-choice":
+        if value in ("no-such-choice", "binary_classification"):
             assert "must be one of" in str(error.value), (field, str(error.value))
 
 
@@ -311,6 +349,31 @@ def test_registry_lookup_and_json_view():
             spec.make_config(preset)  # every preset is a valid config
 
 
+def test_names_are_unique_and_a_bare_architecture_name_means_its_default_preset():
+    names = [n for spec in REGISTRY.values() for n in (spec.name, spec.model_type, *spec.presets)]
+    assert len(names) == len(set(names))
+    for spec in REGISTRY.values():
+        assert resolve_preset(spec.name) == (spec, spec.default_preset)
+        for preset in spec.presets:
+            assert resolve_preset(preset) == (spec, preset)
+    with pytest.raises(ValueError, match="used by both"):
+        _build_registry([*REGISTRY.values(), dataclasses.replace(REGISTRY["mlp"], name="mlp2", model_type="hfdl-x")])
+
+
+def test_create_model_builds_any_head_from_a_name():
+    model = hfdl.create_model("lenet5")
+    assert type(model).__name__ == "LeNet5ForImageClassification" and model.config.activation == "relu"
+    assert hfdl.create_model("lenet5-1998").config.activation == "tanh"
+    base = hfdl.create_model("mlp-mnist", task="feature-extraction", dropout=0.0)
+    assert type(base).__name__ == "MLPModel" and base.config.image_size == 28 and base.config.dropout == 0.0
+    assert hfdl.create_model("hfdl-mlp", num_labels=2).config.num_labels == 2
+    with pytest.raises(ValueError, match="has no 'fill-mask' head; available: image-classification"):
+        hfdl.create_model("lenet5", task="fill-mask")
+    with pytest.raises(ValueError, match="`dropout` must be a number in"):
+        hfdl.create_model("lenet5", dropout=2)
+    assert hfdl.LeNet5Config is REGISTRY["lenet5"].config_class  # classes are reachable from the package
+
+
 @pytest.mark.parametrize(("spec", "task"), [p for p in AUTO_ARCH_TASKS if p.values[1].task == "image-classification"])
 def test_image_classification_pipeline_on_rgb_images(spec, task, tmp_path):
     from PIL import Image
@@ -326,5 +389,51 @@ def test_image_classification_pipeline_on_rgb_images(spec, task, tmp_path):
     assert predictions[0]["label"] in model.config.id2label.values()
 
 
-def test_repo_root_is_where_tests_expect():
-    assert (REPO_ROOT / "hfdl" / "registry.py").exists()
+PIPELINE_SCRIPT = """
+import sys
+import hfdl
+from transformers import pipeline
+classifier = pipeline("image-classification", model=sys.argv[1], device="cpu")
+print("CLASS", type(classifier.model).__module__, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_pipeline_with_hfdl_imported_never_asks_to_run_remote_code(tmp_path, offline_env):
+    """In a terminal or notebook, a "Do you wish to run the custom code? [y/N]" prompt would block; stdin here is a
+    real terminal (a pty), so a prompt would show in the output and the process would wait for an answer."""
+    spec = REGISTRY["lenet5"]
+    model = hfdl.create_model("lenet5")
+    model.save_pretrained(tmp_path / "model")
+    spec.make_image_processor(model.config).save_pretrained(tmp_path / "model")
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-c", PIPELINE_SCRIPT, str(tmp_path / "model")],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=offline_env,
+        close_fds=True,
+    )
+    os.close(secondary)
+    output, deadline = b"", time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            if b"[y/N]" in output:
+                break
+        elif process.poll() is not None:
+            break
+    process.kill()
+    process.wait()
+    os.close(primary)
+    text = output.decode(errors="replace")
+    assert "[y/N]" not in text and "custom code" not in text, text[-2000:]
+    assert "CLASS hfdl.models.lenet5" in text, text[-2000:]

@@ -1,9 +1,14 @@
-"""Keep the ``# Copied from hfdl.layers.<module>.<name>`` blocks of model folders identical to their source.
+"""Keep what model folders copy identical to its source: ``hfdl_utils.py`` and ``# Copied from`` blocks.
 
 Model folders are uploaded to the Hub as remote code and may import only torch, transformers, the standard library
-and their own siblings, so shared blocks are copied into them rather than imported (the transformers convention).
-This checker finds every marker, compares the top-level definition that follows it with the named definition in
-``hfdl/layers/<module>.py`` and reports drift; ``--fix`` rewrites the copies from the source.
+and their own siblings, so shared code is copied into them rather than imported (the transformers convention):
+
+* every folder of ``hfdl/models/`` holds a byte-identical copy of ``hfdl/layers/hfdl_utils.py``;
+* a ``# Copied from hfdl.<module>.<name>`` marker (``hfdl.layers.attention.MultiHeadAttention``,
+  ``hfdl.models.alexnet.modeling_alexnet.AlexNetBlock``) says that the top-level definition after it equals the
+  named one.
+
+This checker reports drift of both; ``--fix`` rewrites the copies from their source.
 
 Usage: ``python -m hfdl.tools.check_copies [--fix]``
 """
@@ -18,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-MARKER = re.compile(r"^# Copied from hfdl\.layers\.(?P<module>\w+)\.(?P<name>\w+)\s*$")
+MARKER = re.compile(r"^# Copied from hfdl\.(?P<module>[\w.]+)\.(?P<name>\w+)\s*$")
+#: The shared file every model folder carries, byte for byte.
+SHARED_FILE = PACKAGE_ROOT / "layers" / "hfdl_utils.py"
 
 
 @dataclass
@@ -28,7 +35,7 @@ class CopyMismatch:
     source: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: copy differs from hfdl.layers.{self.source}"
+        return f"{self.path}:{self.line}: copy differs from hfdl.{self.source}"
 
 
 def _definition_span(tree: ast.Module, name: str) -> tuple[int, int] | None:
@@ -48,13 +55,13 @@ def _definition_span(tree: ast.Module, name: str) -> tuple[int, int] | None:
 
 
 def _source_block(module: str, name: str) -> list[str]:
-    path = PACKAGE_ROOT / "layers" / f"{module}.py"
+    path = PACKAGE_ROOT.joinpath(*module.split(".")).with_suffix(".py")
     if not path.exists():
-        raise ValueError(f"hfdl.layers.{module} does not exist ({path})")
+        raise ValueError(f"hfdl.{module} does not exist ({path})")
     text = path.read_text(encoding="utf-8")
     span = _definition_span(ast.parse(text), name)
     if span is None:
-        raise ValueError(f"hfdl.layers.{module} has no top-level definition named {name!r}")
+        raise ValueError(f"hfdl.{module} has no top-level definition named {name!r}")
     return text.splitlines(keepends=True)[span[0] : span[1]]
 
 
@@ -91,18 +98,33 @@ def check_file(path: Path, fix: bool = False) -> list[CopyMismatch]:
     return mismatches
 
 
-def check_copies(fix: bool = False, root: Path | None = None) -> list[CopyMismatch]:
-    """Check every Python file of the model folders."""
+def check_shared_files(fix: bool = False, root: Path | None = None) -> list[CopyMismatch]:
+    """Check (and with ``fix`` write) each model folder's ``hfdl_utils.py`` against :data:`SHARED_FILE`."""
     root = root or PACKAGE_ROOT / "models"
-    mismatches: list[CopyMismatch] = []
+    source = SHARED_FILE.read_bytes()
+    mismatches = []
+    for folder in sorted(path.parent for path in root.glob("*/__init__.py")):
+        copy = folder / SHARED_FILE.name
+        if not copy.is_file() or copy.read_bytes() != source:
+            mismatches.append(CopyMismatch(copy, 1, "layers.hfdl_utils (whole file)"))
+            if fix:
+                copy.write_bytes(source)
+    return mismatches
+
+
+def check_copies(fix: bool = False, root: Path | None = None) -> list[CopyMismatch]:
+    """Check the shared file of every model folder and every ``# Copied from`` block under ``root``."""
+    root = root or PACKAGE_ROOT / "models"
+    mismatches = check_shared_files(fix=fix, root=root)
     for path in sorted(root.rglob("*.py")):
-        mismatches.extend(check_file(path, fix=fix))
+        if path.name != SHARED_FILE.name:
+            mismatches.extend(check_file(path, fix=fix))
     return mismatches
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fix", action="store_true", help="rewrite drifted copies from hfdl/layers")
+    parser.add_argument("--fix", action="store_true", help="rewrite drifted copies from their source")
     args = parser.parse_args(argv)
     mismatches = check_copies(fix=args.fix)
     for mismatch in mismatches:
@@ -110,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     if mismatches and not args.fix:
         print(f"{len(mismatches)} copies differ; run `python -m hfdl.tools.check_copies --fix`.")
         return 1
-    print("All `# Copied from` blocks match their source." if not mismatches else f"Fixed {len(mismatches)} copies.")
+    print(
+        "hfdl_utils.py copies and `# Copied from` blocks match their source."
+        if not mismatches
+        else f"Fixed {len(mismatches)} copies."
+    )
     return 0
 
 

@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from transformers import PretrainedConfig
 
-# Copied from hfdl.layers.validation.ACTIVATION_NAMES
-ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
-
-
-# Copied from hfdl.layers.validation.check_positive_int
-def check_positive_int(field: str, value: object) -> None:
-    """Raise ``ValueError`` unless ``value`` is an ``int`` greater than zero (bools are not sizes)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{field}` must be a positive integer, got {value!r}.")
-
-
-# Copied from hfdl.layers.validation.check_positive_int_list
-def check_positive_int_list(field: str, values: object, allow_empty: bool = False) -> list[int]:
-    """Validate a list of positive sizes and return it as a JSON-friendly ``list``."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(f"`{field}` must be a list of positive integers, got {values!r}.")
-    values = list(values)
-    if not values and not allow_empty:
-        raise ValueError(f"`{field}` must hold at least one positive integer, got an empty list.")
-    for index, value in enumerate(values):
-        check_positive_int(f"{field}[{index}]", value)
-    return values
-
-
-# Copied from hfdl.layers.validation.check_choice
-def check_choice(field: str, value: object, allowed: Iterable[str]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``allowed``, listing the allowed values."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ValueError(f"`{field}` must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}.")
-
-
-# Copied from hfdl.layers.validation.check_probability
-def check_probability(field: str, value: object) -> None:
-    """Raise ``ValueError`` unless ``0 <= value < 1`` (a dropout rate of 1 would zero every activation)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{field}` must be a number in [0, 1), got {value!r}.")
-
+from .hfdl_utils import (
+    ACTIVATION_NAMES,
+    check_choice,
+    check_head_kwargs,
+    check_positive_int,
+    check_positive_int_list,
+    check_probability,
+)
 
 POOLING_TYPES = ("average", "max")
 
@@ -84,15 +52,12 @@ class LeNet5Config(PretrainedConfig):
         check_positive_int("num_channels", num_channels)
         check_positive_int("image_size", image_size)
         check_positive_int("kernel_size", kernel_size)
-        conv_channels = check_positive_int_list("conv_channels", conv_channels)
-        if len(conv_channels) != 2:
-            raise ValueError(f"`conv_channels` must hold 2 sizes (C1 and C3), got {conv_channels!r}.")
-        hidden_sizes = check_positive_int_list("hidden_sizes", hidden_sizes)
-        if len(hidden_sizes) != 2:
-            raise ValueError(f"`hidden_sizes` must hold 2 sizes (C5 and F6), got {hidden_sizes!r}.")
+        conv_channels = check_positive_int_list("conv_channels", conv_channels, length=2)  # C1, C3
+        hidden_sizes = check_positive_int_list("hidden_sizes", hidden_sizes, length=2)  # C5, F6
         check_choice("activation", activation, ACTIVATION_NAMES)
         check_choice("pooling", pooling, POOLING_TYPES)
         check_probability("dropout", dropout)
+        check_head_kwargs(kwargs)
         # Two (conv without padding -> 2x2 pooling) stages must leave at least one pixel.
         feature_size = ((image_size - kernel_size + 1) // 2 - kernel_size + 1) // 2
         if feature_size < 1:

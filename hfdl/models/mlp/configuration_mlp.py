@@ -2,50 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from transformers import PretrainedConfig
 
-# Copied from hfdl.layers.validation.ACTIVATION_NAMES
-ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
-
-# Copied from hfdl.layers.validation.INITIALIZER_NAMES
-INITIALIZER_NAMES = ("zeros", "normal", "xavier_uniform", "kaiming_normal")
-
-
-# Copied from hfdl.layers.validation.check_positive_int
-def check_positive_int(field: str, value: object) -> None:
-    """Raise ``ValueError`` unless ``value`` is an ``int`` greater than zero (bools are not sizes)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{field}` must be a positive integer, got {value!r}.")
-
-
-# Copied from hfdl.layers.validation.check_positive_int_list
-def check_positive_int_list(field: str, values: object, allow_empty: bool = False) -> list[int]:
-    """Validate a list of positive sizes and return it as a JSON-friendly ``list``."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(f"`{field}` must be a list of positive integers, got {values!r}.")
-    values = list(values)
-    if not values and not allow_empty:
-        raise ValueError(f"`{field}` must hold at least one positive integer, got an empty list.")
-    for index, value in enumerate(values):
-        check_positive_int(f"{field}[{index}]", value)
-    return values
-
-
-# Copied from hfdl.layers.validation.check_choice
-def check_choice(field: str, value: object, allowed: Iterable[str]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``allowed``, listing the allowed values."""
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ValueError(f"`{field}` must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}.")
-
-
-# Copied from hfdl.layers.validation.check_probability
-def check_probability(field: str, value: object) -> None:
-    """Raise ``ValueError`` unless ``0 <= value < 1`` (a dropout rate of 1 would zero every activation)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{field}` must be a number in [0, 1), got {value!r}.")
+from .hfdl_utils import (
+    ACTIVATION_NAMES,
+    INITIALIZER_NAMES,
+    check_choice,
+    check_head_kwargs,
+    check_positive_int,
+    check_positive_int_list,
+    check_positive_number,
+    check_probability,
+)
 
 
 class MLPConfig(PretrainedConfig):
@@ -86,11 +54,9 @@ class MLPConfig(PretrainedConfig):
         self.hidden_sizes = check_positive_int_list("hidden_sizes", hidden_sizes)
         check_choice("activation", activation, ACTIVATION_NAMES)
         check_choice("initializer", initializer, INITIALIZER_NAMES)
-        if isinstance(initializer_range, bool) or not isinstance(initializer_range, (int, float)):
-            raise ValueError(f"`initializer_range` must be a positive number, got {initializer_range!r}.")
-        if initializer_range <= 0:
-            raise ValueError(f"`initializer_range` must be a positive number, got {initializer_range!r}.")
+        check_positive_number("initializer_range", initializer_range)
         check_probability("dropout", dropout)
+        check_head_kwargs(kwargs)
         check_positive_int("num_channels", num_channels)
         if image_size is not None:
             check_positive_int("image_size", image_size)

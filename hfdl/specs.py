@@ -1,0 +1,253 @@
+"""What hfdl knows about an architecture and each of its heads, as plain data the whole library reads.
+
+An :class:`ArchitectureSpec` is declared once, in its model folder's ``__init__.py`` (``ARCHITECTURE = ...``); the
+registry collects them. Each head is a :class:`TaskSpec` that says what the contract tests, the exporter, the CLI
+and the recipes need to drive it without knowing the architecture: its inputs (names, dtypes, dynamic axes), how
+to make labels, its main output, its processor, its Auto class and Hub pipeline tag, its export config and its
+recipe. The task templates at the bottom (:func:`image_classification`, ...) build the usual ones, so a new head
+of a known kind is one line in its folder and no test has to change.
+
+This module imports nothing from hfdl, so model folders can import it without a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+
+InputKind = Literal["float", "token_ids", "attention_mask"]
+LabelKind = Literal["class_index", "regression"]
+ProcessorKind = Literal["image", "tokenizer"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input: its name, what it holds and its shape for a given config.
+
+    ``shape`` gives one example's shape (no batch axis) for a config; for inputs with a free axis (a sequence) it
+    gives a small example length. ``dynamic_axes`` names the axes that may change between calls (the batch axis
+    always), as exported graphs declare them. ``vocab_size`` bounds the values of token ids.
+    """
+
+    name: str
+    kind: InputKind
+    shape: Callable[[PretrainedConfig], tuple[int, ...]]
+    dynamic_axes: dict[int, str] = field(default_factory=lambda: {0: "batch_size"})
+    vocab_size: Callable[[PretrainedConfig], int] | None = None
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32 if self.kind == "float" else torch.int64
+
+    def make(self, config: PretrainedConfig, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """A valid random value of this input for ``config`` (standard normal floats, uniform token ids, ones)."""
+        shape = (batch_size, *self.shape(config))
+        if self.kind == "float":
+            return torch.randn(shape, generator=generator)
+        if self.kind == "token_ids":
+            return torch.randint(0, self.vocab_size(config), shape, generator=generator)
+        return torch.ones(shape, dtype=torch.int64)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One head of an architecture and everything the library's generic code needs to drive it.
+
+    Attributes:
+        task: The Hub pipeline tag (``image-classification``, ``feature-extraction``, ...); unique per architecture.
+        model_class: The ``PreTrainedModel`` subclass of the head.
+        auto_class: Its transformers Auto class, or ``None`` where transformers has none (tabular regression);
+            such heads load through their own class and cannot be Hub remote code.
+        inputs: The inputs the head takes, in order.
+        main_output: The ``ModelOutput`` field that carries the head's result.
+        labels: How to make training targets (``class_index``: ints in ``[0, num_labels)``; ``regression``: floats
+            of shape (batch, num_labels)), or ``None`` for heads without a loss.
+        processor: What turns raw data into the inputs (``image`` processor, ``tokenizer``) or ``None``.
+        export_config: The name of its export config class in :mod:`hfdl.export.configs`, or ``None``.
+        not_exported: Why the head is not exported, when ``export_config`` is ``None``.
+        recipe: The recipe in ``recipes/`` that trains it, if any.
+    """
+
+    task: str
+    model_class: type[PreTrainedModel]
+    auto_class: type | None
+    inputs: tuple[InputSpec, ...]
+    main_output: str
+    labels: LabelKind | None = None
+    processor: ProcessorKind | None = None
+    export_config: str | None = None
+    not_exported: str | None = None
+    recipe: str | None = None
+
+    @property
+    def input_names(self) -> list[str]:
+        return [spec.name for spec in self.inputs]
+
+    def make_inputs(self, config: PretrainedConfig, batch_size: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Seeded, valid inputs for a model of this head built from ``config`` (tests, export, tools)."""
+        generator = torch.Generator().manual_seed(seed)
+        return {spec.name: spec.make(config, batch_size, generator) for spec in self.inputs}
+
+    def make_labels(self, config: PretrainedConfig, batch_size: int = 2, seed: int = 0) -> torch.Tensor | None:
+        """Seeded, valid training targets for this head (``None`` for heads without a loss)."""
+        generator = torch.Generator().manual_seed(seed)
+        if self.labels == "class_index":
+            return torch.randint(0, config.num_labels, (batch_size,), generator=generator)
+        if self.labels == "regression":
+            return torch.randn((batch_size, config.num_labels), generator=generator)
+        return None
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """An architecture: its config, heads, presets, and what tests and tools feed it.
+
+    ``tasks[0]`` is the default head of :func:`hfdl.create_model`; a ``feature-extraction`` (or
+    ``image-feature-extraction``) task, if any, is the base model that ``AutoModel`` loads. Preset names are unique
+    across the registry and never equal an architecture name: a bare architecture name means ``default_preset``.
+    """
+
+    name: str
+    model_type: str
+    chapter: str
+    paper: str
+    config_class: type[PretrainedConfig]
+    tasks: tuple[TaskSpec, ...]
+    presets: dict[str, dict[str, Any]]
+    default_preset: str
+    #: Small config arguments that keep the contract tests fast.
+    test_config: dict[str, Any] = field(default_factory=dict)
+    image_processor_class: type | None = None
+    #: Spaces (folders of spaces/) and notebooks (stems in notebooks/) that use this architecture, as shown by
+    #: their tests; the README feature table is rendered from these fields.
+    spaces: tuple[str, ...] = ()
+    notebooks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.default_preset not in self.presets:
+            raise ValueError(f"{self.name}: default preset {self.default_preset!r} is not one of its presets.")
+        tasks = [task.task for task in self.tasks]
+        if not tasks or len(set(tasks)) != len(tasks):
+            raise ValueError(f"{self.name}: tasks must be non-empty and unique, got {tasks}.")
+
+    def task(self, task: str | None = None) -> TaskSpec:
+        """The head for ``task`` (default: the architecture's first, main head)."""
+        if task is None:
+            return self.tasks[0]
+        for spec in self.tasks:
+            if spec.task == task:
+                return spec
+        raise ValueError(f"{self.name} has no {task!r} head; available: {', '.join(t.task for t in self.tasks)}.")
+
+    @property
+    def base_task(self) -> TaskSpec | None:
+        """The base model's task (what ``AutoModel`` loads), if the architecture has one."""
+        return next((t for t in self.tasks if t.task in BASE_MODEL_TASKS), None)
+
+    def make_config(self, preset: str | None = None, **overrides: Any) -> PretrainedConfig:
+        """Build a config from a preset (default: the architecture's default preset) and overrides."""
+        preset = preset or self.default_preset
+        if preset not in self.presets:
+            raise ValueError(f"Unknown preset {preset!r} for {self.name}; available: {', '.join(self.presets)}.")
+        return self.config_class(**{**self.presets[preset], **overrides})
+
+    def make_image_processor(self, config: PretrainedConfig) -> Any:
+        """The image processor matching ``config``'s input size and channels, or ``None`` for non-image models."""
+        if self.image_processor_class is None or getattr(config, "image_size", None) is None:
+            return None
+        return self.image_processor_class(size=config.image_size, num_channels=config.num_channels)
+
+
+#: Tasks of base models (no head): what ``AutoModel`` loads and what a backbone exports.
+BASE_MODEL_TASKS = ("feature-extraction", "image-feature-extraction")
+
+
+# --------------------------------------------------------------------------------------------- inputs
+def image_input() -> InputSpec:
+    """``pixel_values`` (batch, num_channels, image_size, image_size), fixed by the config."""
+    return InputSpec(
+        "pixel_values", "float", lambda config: (config.num_channels, config.image_size, config.image_size)
+    )
+
+
+def feature_vector_input() -> InputSpec:
+    """``input_features`` (batch, input_size): a flat vector of real features."""
+    return InputSpec("input_features", "float", lambda config: (config.input_size,))
+
+
+def text_inputs(example_length: int = 8) -> tuple[InputSpec, InputSpec]:
+    """``input_ids`` and ``attention_mask`` (batch, sequence_length), both axes dynamic."""
+    axes = {0: "batch_size", 1: "sequence_length"}
+    return (
+        InputSpec("input_ids", "token_ids", lambda config: (example_length,), dict(axes), lambda c: c.vocab_size),
+        InputSpec("attention_mask", "attention_mask", lambda config: (example_length,), dict(axes)),
+    )
+
+
+# --------------------------------------------------------------------------------------------- task templates
+def image_classification(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """A classifier over images: ``pixel_values`` in, ``logits`` out, cross-entropy (or BCE) with class labels."""
+    from transformers import AutoModelForImageClassification
+
+    return TaskSpec(
+        task="image-classification",
+        model_class=model_class,
+        auto_class=AutoModelForImageClassification,
+        inputs=(image_input(),),
+        main_output="logits",
+        labels="class_index",
+        processor="image",
+        export_config="ImageClassificationExportConfig",
+        recipe="train_image_classifier",
+    )
+
+
+def image_feature_extraction(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """A base model over images: ``pixel_values`` in, ``last_hidden_state`` (and hidden states) out."""
+    from transformers import AutoModel
+
+    return TaskSpec(
+        task="image-feature-extraction",
+        model_class=model_class,
+        auto_class=AutoModel,
+        inputs=(image_input(),),
+        main_output="last_hidden_state",
+        processor="image",
+        export_config="ImageFeatureExtractionExportConfig",
+    )
+
+
+def feature_extraction(model_class: type[PreTrainedModel], inputs: tuple[InputSpec, ...]) -> TaskSpec:
+    """A base model over vectors or text: ``inputs`` in, ``last_hidden_state`` out."""
+    from transformers import AutoModel
+
+    is_text = inputs and inputs[0].name == "input_ids"
+    return TaskSpec(
+        task="feature-extraction",
+        model_class=model_class,
+        auto_class=AutoModel,
+        inputs=inputs,
+        main_output="last_hidden_state",
+        processor="tokenizer" if is_text else None,
+        export_config="TextFeatureExtractionExportConfig" if is_text else "FeatureVectorExportConfig",
+    )
+
+
+def tabular_regression(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """Real-valued targets from a feature vector, trained with mean squared error."""
+    return TaskSpec(
+        task="tabular-regression",
+        model_class=model_class,
+        auto_class=None,
+        inputs=(feature_vector_input(),),
+        main_output="predictions",
+        labels="regression",
+        not_exported=(
+            "transformers has no Auto class for tabular regression, so the head cannot be loaded by task "
+            "(nor by optimum's exporter); use its class in PyTorch"
+        ),
+    )
