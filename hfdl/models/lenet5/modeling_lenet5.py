@@ -4,8 +4,8 @@ convolutional network of Deep Learning Mastery, ch. 5.
     input (1, 32, 32) -> C1 conv5x5 (6, 28, 28) -> S2 pool (6, 14, 14) -> C3 conv5x5 (16, 10, 10)
     -> S4 pool (16, 5, 5) -> C5 (120) -> F6 (84) -> output (num_labels)
 
-This file imports only torch, transformers, the standard library and its sibling configuration, so it runs as Hub
-remote code without hfdl installed.
+This file imports only torch, transformers, the standard library and its siblings (the configuration and
+hfdl_utils.py, the helpers every model folder shares), so it runs as Hub remote code without hfdl installed.
 """
 
 from __future__ import annotations

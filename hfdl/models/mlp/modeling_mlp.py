@@ -1,8 +1,8 @@
 """The multilayer perceptron of Deep Learning Mastery, ch. 3-4: fully connected layers, a choice of activations and
 weight initialisations, dropout, and heads for classification and regression.
 
-This file imports only torch, transformers, the standard library and its sibling configuration, so it runs as Hub
-remote code without hfdl installed.
+This file imports only torch, transformers, the standard library and its siblings (the configuration and
+hfdl_utils.py, the helpers every model folder shares), so it runs as Hub remote code without hfdl installed.
 """
 
 from __future__ import annotations
