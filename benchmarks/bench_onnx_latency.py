@@ -30,7 +30,7 @@ import onnxruntime
 import torch
 
 from hfdl.export import ORTModelForImageClassification, export_onnx
-from hfdl.registry import resolve_preset
+from hfdl.registry import create_model, resolve_preset
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "onnx_latency.json"
 
@@ -51,7 +51,7 @@ def time_calls(call: Callable[[], object], warmup: int, iterations: int) -> dict
 def run_benchmark(preset: str, batch_sizes: list[int], warmup: int, iterations: int, threads: int) -> dict:
     spec, preset = resolve_preset(preset)
     torch.manual_seed(0)
-    model = spec.task("image-classification").model_class(spec.make_config(preset)).eval()
+    model = create_model(preset, task="image-classification").eval()
     config = model.config
     torch.set_num_threads(threads)
     options = onnxruntime.SessionOptions()

@@ -2,11 +2,14 @@
 
     hfdl list [--json]
     hfdl train --model lenet5-modern --dataset digits --num_epochs 5 --output_dir outputs/lenet5
-    hfdl export onnx MODEL_DIR OUTPUT_DIR [--hidden-states]
+    hfdl export onnx MODEL_DIR OUTPUT_DIR [--task TASK] [--hidden-states]
     hfdl demo [--output_dir outputs/lenet5-digits] [--no-serve]
 
 ``hfdl train`` runs the recipe in this process; for several processes use
 ``accelerate launch recipes/train_image_classifier.py`` (see the README).
+
+A user error (a missing or corrupt checkpoint, an unknown task, a bad option value) ends the command with one line
+on stderr, ``hfdl: error: ...``, and exit status 1; argparse's usage errors exit with 2.
 """
 
 from __future__ import annotations
@@ -21,20 +24,32 @@ DEMO_OUTPUT_DIR = Path("outputs/lenet5-digits")
 SPACE_APP = REPO_ROOT / "spaces" / "digit-recognizer" / "app.py"
 
 
+#: What a user's mistake raises (a missing folder, a corrupt file, a wrong value); anything else is a bug and keeps
+#: its traceback.
+USER_ERRORS = (OSError, ValueError)
+
+
 def _require(module: str, extra: str) -> None:
     """Fail with the extra to install rather than a bare ModuleNotFoundError deep in a command."""
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise SystemExit(f"error: this command needs `{module}`: pip install 'hfdl[{extra}]'")
+        raise SystemExit(f"hfdl: error: this command needs `{module}`: pip install 'hfdl[{extra}]'")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def describe_export(result: object) -> str:
-    """One line per output: the max abs difference onnxruntime vs PyTorch, against the tolerance."""
+    """One line: what was written, and each output's max abs difference onnxruntime vs PyTorch against the tolerance."""
     diffs = ", ".join(f"{name}: {diff:.2e}" for name, diff in result.max_abs_diff.items())
     return (
-        f"wrote {result.onnx_path} (opset {result.opset}); validated at batch {result.validation_batch_size} "
-        f"against PyTorch, max abs diff {diffs} (atol {result.atol:.0e})"
+        f"wrote {result.onnx_path} ({result.task}, opset {result.opset}); validated at batch "
+        f"{result.validation_batch_size} against PyTorch, max abs diff {diffs} (atol {result.atol:.0e})"
     )
 
 
@@ -44,10 +59,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(registry_as_dicts(), indent=2))
         return 0
-    print(f"{'name':<10} {'model_type':<14} {'chapter':<32} {'tasks':<42} presets")
     for spec in REGISTRY.values():
-        tasks = ", ".join(f"{t.task} ({t.model_class.__name__})" for t in spec.tasks)
-        print(f"{spec.name:<10} {spec.model_type:<14} {spec.chapter:<32} {tasks:<42} {', '.join(spec.presets)}")
+        print(f"{spec.name} ({spec.model_type}), chapter {spec.chapter}; presets: {', '.join(spec.presets)}")
+        for task in spec.tasks:
+            exported = "ONNX" if task.export_config else "not exported"
+            print(f"  {task.task:<26} {task.model_class.__name__:<32} {exported}")
     return 0
 
 
@@ -64,7 +80,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_onnx
 
     result = export_onnx(
-        args.model, args.output_dir, opset=args.opset, output_hidden_states=args.hidden_states, atol=args.atol
+        args.model,
+        args.output_dir,
+        task=args.task,
+        opset=args.opset,
+        output_hidden_states=args.hidden_states,
+        atol=args.atol,
     )
     print(describe_export(result))
     return 0
@@ -139,15 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     export_parser = commands.add_parser("export", help="export a model")
     formats = export_parser.add_subparsers(dest="format", required=True)
     onnx_parser = formats.add_parser("onnx", help="export to ONNX and validate against PyTorch in onnxruntime")
-    onnx_parser.add_argument("model", help="a saved model folder or Hub id")
+    onnx_parser.add_argument("model", help="a saved model folder or Hub id (any hfdl head, base models included)")
     onnx_parser.add_argument("output_dir", help="folder for model.onnx, config.json and the preprocessor config")
+    onnx_parser.add_argument("--task", default=None, help="the head to export (default: the one the folder saved)")
     onnx_parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the export config's)")
     onnx_parser.add_argument("--hidden-states", action="store_true", help="also export per-layer activations")
     onnx_parser.add_argument("--atol", type=float, default=None, help="validation tolerance (default: config's)")
 
     demo_parser = commands.add_parser("demo", help="train LeNet-5 on the digits, export it and serve its Space")
     demo_parser.add_argument("--output_dir", default=str(DEMO_OUTPUT_DIR))
-    demo_parser.add_argument("--num_epochs", type=int, default=15)
+    demo_parser.add_argument("--num_epochs", type=_positive_int, default=15)
     demo_parser.add_argument("--seed", type=int, default=0)
     demo_parser.add_argument("--backend", choices=("torch", "onnx"), default="onnx")
     demo_parser.add_argument("--host", default="127.0.0.1")
@@ -159,15 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if argv and argv[0] == "train":  # everything after `train` belongs to the recipe's own parser
-        return cmd_train(argparse.Namespace(command="train"), argv[1:])
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        return cmd_list(args)
-    if args.command == "export":
-        return cmd_export(args)
-    return cmd_demo(args)
+    try:
+        if argv and argv[0] == "train":  # everything after `train` belongs to the recipe's own parser
+            return cmd_train(argparse.Namespace(command="train"), argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "export":
+            return cmd_export(args)
+        return cmd_demo(args)
+    except USER_ERRORS as error:
+        # One line a user can act on; the library's exceptions already say what is wrong and what is allowed.
+        print(f"hfdl: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

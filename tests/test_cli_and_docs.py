@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+import pytest
+from conftest import ARCH_TASKS, REPO_ROOT, build_model
 
-from hfdl.registry import registry_as_dicts
-from hfdl.tools.feature_table import check_readme
+from hfdl.cli import main
+from hfdl.registry import REGISTRY, registry_as_dicts
+from hfdl.tools.feature_table import COLUMNS, NO, YES, check_readme, render_row
+
+EXPORTED = [param for param in ARCH_TASKS if param.values[1].export_config is not None]
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -18,28 +23,136 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def test_list_json_is_the_registry():
-    result = run_cli("list", "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == registry_as_dicts()
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """``hfdl.cli.main`` in this process (no interpreter start-up): exit status, stdout, stderr."""
+    capsys.readouterr()  # drop what the test's own set-up printed (save_pretrained's progress bar)
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
 
 
-def test_list_table_names_every_architecture_and_preset():
-    result = run_cli("list")
-    assert result.returncode == 0, result.stderr
+def assert_one_line_error(status: int, out: str, err: str, message: str) -> None:
+    """A user error: exit status 1, nothing on stdout, exactly one line on stderr that says what is wrong."""
+    assert status == 1 and out == ""
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith("hfdl: error: ") and "Traceback" not in err, err
+    assert re.search(message, err), err
+
+
+def test_list_json_is_the_registry(capsys):
+    status, out, _ = run_main(capsys, "list", "--json")
+    assert status == 0
+    assert json.loads(out) == registry_as_dicts()
+
+
+def test_list_table_names_every_architecture_task_and_preset(capsys):
+    status, out, _ = run_main(capsys, "list")
+    assert status == 0
     for entry in registry_as_dicts():
-        assert entry["model_type"] in result.stdout
-        for preset in entry["presets"]:
-            assert preset in result.stdout
+        assert entry["model_type"] in out
+        for name in [*entry["presets"], *entry["tasks"]]:
+            assert name in out
 
 
-def test_unknown_command_fails_with_usage():
-    result = run_cli("frobnicate")
-    assert result.returncode == 2 and "invalid choice" in result.stderr
+def test_unknown_command_fails_with_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2 and "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+def test_export_command_exports_every_head_from_its_folder(capsys, tmp_path, spec, task):
+    """Base models included: the task comes from the folder's saved `architectures`."""
+    build_model(spec, task).save_pretrained(tmp_path / "model")
+    status, out, err = run_main(capsys, "export", "onnx", str(tmp_path / "model"), str(tmp_path / "onnx"))
+    assert status == 0, err
+    assert f"({task.task}, opset 18)" in out and f"max abs diff {task.main_output}: " in out
+    assert (tmp_path / "onnx" / "model.onnx").is_file()
+
+
+@pytest.fixture(scope="module")
+def saved_lenet5(tmp_path_factory):
+    spec = REGISTRY["lenet5"]
+    folder = tmp_path_factory.mktemp("cli") / "lenet5"
+    build_model(spec, spec.task()).save_pretrained(folder)
+    return folder
+
+
+def test_export_command_user_errors_are_one_line(capsys, tmp_path, saved_lenet5):
+    out_dir = str(tmp_path / "onnx")
+    status, out, err = run_main(capsys, "export", "onnx", str(tmp_path / "missing"), out_dir)
+    assert_one_line_error(status, out, err, r"missing is not a directory; pass a folder written by save_pretrained")
+
+    (tmp_path / "no-config").mkdir()
+    status, out, err = run_main(capsys, "export", "onnx", str(tmp_path / "no-config"), out_dir)
+    assert_one_line_error(status, out, err, r"no-config has no config\.json")
+
+    status, out, err = run_main(capsys, "export", "onnx", str(saved_lenet5), out_dir, "--task", "object-detection")
+    assert_one_line_error(status, out, err, r"lenet5 has no 'object-detection' head; available: image-classification")
+
+    spec = REGISTRY["mlp"]
+    not_exported = next(task for task in spec.tasks if task.export_config is None)
+    build_model(spec, not_exported).save_pretrained(tmp_path / "regression")
+    status, out, err = run_main(capsys, "export", "onnx", str(tmp_path / "regression"), out_dir)
+    assert_one_line_error(status, out, err, rf"Cannot export the '{not_exported.task}' head .*Auto class")
+
+    status, out, err = run_main(capsys, "export", "onnx", str(saved_lenet5), out_dir, "--opset", "12")
+    assert_one_line_error(status, out, err, r"`opset` must be an integer in \[18, ")
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_export_command_on_a_corrupt_checkpoint_prints_one_line(tmp_path, saved_lenet5):
+    """In a real process: the exit status and stderr a shell user sees for a truncated download."""
+    import shutil
+
+    shutil.copytree(saved_lenet5, tmp_path / "truncated")
+    weights = tmp_path / "truncated" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    result = run_cli("export", "onnx", str(tmp_path / "truncated"), str(tmp_path / "onnx"))
+    assert_one_line_error(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        r"Cannot load the weights of LeNet5ForImageClassification .*corrupt",
+    )
+
+
+def test_train_command_user_error_is_one_line(capsys, tmp_path):
+    status, out, err = run_main(capsys, "train", "--model", "no-such-model", "--output_dir", str(tmp_path / "out"))
+    assert_one_line_error(status, out, err, r"Unknown architecture or preset 'no-such-model'; available: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_rejects_a_non_positive_epoch_count(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--num_epochs", "0", "--no-serve"])
+    assert exit_info.value.code == 2
+    assert "--num_epochs: must be a positive integer, got 0" in capsys.readouterr().err
 
 
 def test_readme_feature_table_is_rendered_from_the_registry():
     assert check_readme(REPO_ROOT / "README.md"), "run `python -m hfdl.tools.feature_table --write README.md`"
+
+
+def _claimed_tasks(spec, cell: str) -> list[str]:
+    """The tasks a coverage cell claims: every head for ✓, the listed ones for ✓ (a, b), none for –."""
+    if cell == NO:
+        return []
+    listed = cell.removeprefix(YES).strip(" ()")
+    return [task.task for task in spec.tasks] if not listed else listed.split(", ")
+
+
+@pytest.mark.parametrize("spec", list(REGISTRY.values()), ids=list(REGISTRY))
+def test_feature_table_claims_what_the_registry_backs(spec):
+    cells = dict(zip(COLUMNS, render_row(spec), strict=True))
+    # ONNX: exactly the heads tests/test_export.py exports (those whose task spec names an export config).
+    assert _claimed_tasks(spec, cells["ONNX"]) == [task.task for task in spec.tasks if task.export_config]
+    assert _claimed_tasks(spec, cells["remote code"]) == [task.task for task in spec.tasks if task.auto_class]
+    assert cells["heads"] == ", ".join(f"`{task.model_class.__name__}`" for task in spec.tasks)
+    recipes = re.findall(r"`(\w+)`", cells["recipe"])
+    assert recipes == list(dict.fromkeys(task.recipe for task in spec.tasks if task.recipe))
+    for recipe in recipes:
+        assert (REPO_ROOT / "recipes" / f"{recipe}.py").is_file()
 
 
 def test_readme_names_the_two_setup_commands_and_ci_calls_the_test_one():
@@ -69,17 +182,6 @@ def test_demo_main_job_trains_saves_exports_and_serves(tmp_path):
     assert (output_dir / "onnx" / "model.onnx").exists()
     assert "max abs diff" in result.stdout
     assert "Space running on http://127.0.0.1:" in result.stdout
-
-
-def test_export_command_validates_a_saved_model(tmp_path):
-    import hfdl
-
-    spec = hfdl.get_architecture("lenet5")
-    model = spec.task("image-classification").model_class(spec.config_class(**spec.test_config))
-    model.save_pretrained(tmp_path / "model")
-    result = run_cli("export", "onnx", str(tmp_path / "model"), str(tmp_path / "onnx"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "max abs diff logits:" in result.stdout and (tmp_path / "onnx" / "model.onnx").exists()
 
 
 def test_registry_spaces_and_notebooks_exist_and_use_the_architecture():

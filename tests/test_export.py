@@ -1,8 +1,9 @@
-"""ONNX export and the onnxruntime model, parametrized from the registry: a new architecture is tested on arrival.
+"""ONNX export and the onnxruntime models, parametrized from the registry: a new head is tested on arrival.
 
-Every (architecture, task) with an Auto class must export, validate in onnxruntime with real differences below
-``atol``, and run behind :class:`ORTModelForImageClassification` like the PyTorch model on other batch sizes.
-Heads without an Auto class must be refused with a clear error. Exports are cached per module (each takes ~2 s).
+Every head whose task spec names an export config (base models included) must export, validate in onnxruntime on
+inputs of another size than the export's, and run behind :class:`ORTModel` like the PyTorch model; every head with
+``not_exported`` must be refused with its reason. The text export configs, which no registered architecture uses
+yet, are proven on a tiny stand-in text model. Exports are cached per module (each takes under a second).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import json
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -20,80 +23,86 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-from transformers import AutoConfig
-from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
+from conftest import ARCH_TASKS, build_model
+from torch import nn
+from transformers import AutoConfig, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput, SequenceClassifierOutput
 
 import hfdl.export.onnx as export_onnx_module
 from hfdl.export import (
     EXPORT_CONFIG_CLASSES,
-    NOT_EXPORTED,
     OnnxValidationError,
+    ORTModel,
+    ORTModelForFeatureExtraction,
     ORTModelForImageClassification,
+    export_config_for,
     export_onnx,
     export_tensorrt,
-    exportable_tasks,
     get_export_config,
     register_with_optimum_tasks_manager,
 )
 from hfdl.export.configs import HAS_OPTIMUM_ONNX
 from hfdl.registry import REGISTRY
+from hfdl.specs import TaskSpec, text_inputs
 
 CONFIGS_FILE = Path(export_onnx_module.__file__).with_name("configs.py")
-EXPORT_CASES = [
-    pytest.param(spec.name, task.task, id=f"{spec.name}-{task.task}")
-    for spec in REGISTRY.values()
-    for task in spec.tasks
-    if task.auto_class is not None
-]
-NOT_EXPORTED_CASES = [
-    pytest.param(spec.name, task.task, id=f"{spec.name}-{task.task}")
-    for spec in REGISTRY.values()
-    for task in spec.tasks
-    if task.auto_class is None
-]
+EXPORTED = [param for param in ARCH_TASKS if param.values[1].export_config is not None]
+NOT_EXPORTED = [param for param in ARCH_TASKS if param.values[1].export_config is None]
+#: Batch sizes the tests compare at: neither the export's (2) nor the validation's (3).
+OTHER_BATCH_SIZES = (1, 6)
 
 
-def build_model(name: str, task: str, seed: int = 0):
-    spec = REGISTRY[name]
-    torch.manual_seed(seed)
-    return spec.task(task).model_class(spec.make_config(**spec.test_config)).eval()
+def axes_text(spec, config) -> str:
+    """``"1, 16, 16"``: how the models' input checks spell an input's shape after the batch axis."""
+    return ", ".join(spec.dynamic_axes.get(axis + 1, str(size)) for axis, size in enumerate(spec.shape(config)))
 
 
-def random_pixels(model, batch_size: int, seed: int = 123) -> torch.Tensor:
-    config = model.config
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn((batch_size, config.num_channels, config.image_size, config.image_size), generator=generator)
+def main_and_hidden(outputs, main_output: str) -> tuple[torch.Tensor, tuple | None]:
+    return outputs[main_output], outputs.get("hidden_states")
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """``exported(name, task, hidden)`` -> (model, result, folder), exporting each combination once per module."""
+    """``exported(spec, task, hidden)`` -> (model, result, folder), exporting each combination once per module."""
     cache = {}
 
-    def get(name: str, task: str, output_hidden_states: bool = False):
-        key = (name, task, output_hidden_states)
+    def get(spec, task, output_hidden_states: bool = False):
+        key = (spec.name, task.task, output_hidden_states)
         if key not in cache:
-            model = build_model(name, task)
-            folder = tmp_path_factory.mktemp("onnx") / f"{name}-{'hidden' if output_hidden_states else 'logits'}"
-            result = export_onnx(model, folder, output_hidden_states=output_hidden_states)
-            cache[key] = (model, result, folder)
+            model = build_model(spec, task)
+            folder = tmp_path_factory.mktemp("onnx") / f"{spec.name}-{task.task}-{int(output_hidden_states)}"
+            cache[key] = (model, export_onnx(model, folder, output_hidden_states=output_hidden_states), folder)
         return cache[key]
 
     return get
 
 
+# ---------------------------------------------------------------------------------------------------- the registry
+
+
+@pytest.mark.parametrize(("spec", "task"), ARCH_TASKS)
+def test_every_head_is_exported_or_says_why(spec, task):
+    assert (task.export_config is None) != (task.not_exported is None), "name an export config or say why not"
+    if task.export_config is None:
+        return
+    assert task.export_config in EXPORT_CONFIG_CLASSES, f"{task.export_config} is not in hfdl.export.configs"
+    config_class = EXPORT_CONFIG_CLASSES[task.export_config]
+    assert task.task in config_class.TASKS
+    assert config_class.MAIN_OUTPUT == task.main_output
+
+
 # ---------------------------------------------------------------------------------------------------- export
 
 
-@pytest.mark.parametrize(("name", "task"), EXPORT_CASES)
-def test_export_writes_one_validated_graph(exported, name, task):
-    model, result, folder = exported(name, task)
-    export_config = get_export_config(model.config, task)
+@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+def test_export_writes_one_validated_graph(exported, spec, task):
+    model, result, folder = exported(spec, task)
+    export_config = export_config_for(model, task)
 
-    assert result.validated is True
+    assert result.validated is True and result.task == task.task
     assert result.onnx_path == folder / "model.onnx"
-    assert result.input_names == ["pixel_values"]
-    assert result.output_names == ["logits"]
+    assert result.input_names == task.input_names
+    assert result.output_names == [task.main_output]
     assert result.opset == export_config.DEFAULT_ONNX_OPSET
     assert result.atol == export_config.ATOL_FOR_VALIDATION
     assert result.validation_batch_size != result.export_batch_size  # validation exercised the dynamic axis
@@ -110,60 +119,49 @@ def test_export_writes_one_validated_graph(exported, name, task):
     assert not [p for p in folder.parent.iterdir() if p.name.endswith(".partial")]
     graph = onnx.load(result.onnx_path)
     assert not any(init.data_location == onnx.TensorProto.EXTERNAL for init in graph.graph.initializer)
-    batch_axis = graph.graph.input[0].type.tensor_type.shape.dim[0]
-    assert batch_axis.dim_param == "batch_size"
     assert [opset.version for opset in graph.opset_import if opset.domain == ""] == [result.opset]
+    # Each input's axes are those of its task spec: named where dynamic, fixed by the config elsewhere.
+    for graph_input, input_spec in zip(graph.graph.input, task.inputs, strict=True):
+        dims = [d.dim_param or d.dim_value for d in graph_input.type.tensor_type.shape.dim]
+        sample_shape = input_spec.shape(model.config)
+        assert dims == [input_spec.dynamic_axes.get(axis, size) for axis, size in enumerate((0, *sample_shape))]
 
     saved = AutoConfig.from_pretrained(folder)
     assert saved.model_type == model.config.model_type
     assert saved.architectures == [type(model).__name__]
-    assert (saved.num_labels, saved.image_size) == (model.config.num_labels, model.config.image_size)
+    assert {key: getattr(saved, key) for key in spec.test_config} == spec.test_config
 
 
-@pytest.mark.parametrize(("name", "task"), EXPORT_CASES)
-def test_graph_matches_pytorch_on_new_batch_sizes(exported, name, task):
-    model, result, _ = exported(name, task)
-    session = onnxruntime.InferenceSession(str(result.onnx_path), providers=["CPUExecutionProvider"])
-    for batch_size in (1, 7):
-        pixel_values = random_pixels(model, batch_size)
-        (logits,) = session.run(None, {"pixel_values": pixel_values.numpy()})
-        with torch.inference_mode():
-            expected = model(pixel_values).logits.numpy()
-        assert logits.shape == expected.shape == (batch_size, model.config.num_labels)
-        assert float(np.max(np.abs(logits - expected))) < result.atol
-
-
-@pytest.mark.parametrize(("name", "task"), EXPORT_CASES)
-def test_export_keeps_the_models_eager_input_errors(exported, name, task):
-    model, _, _ = exported(name, task)
-    with pytest.raises(ValueError, match="must have shape"):
-        model(torch.zeros(2, model.config.num_channels + 1, model.config.image_size, model.config.image_size))
-
-
-def test_export_from_saved_directory(tmp_path):
-    spec = REGISTRY["lenet5"]
-    model = build_model("lenet5", "image-classification", seed=3)
+@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+def test_export_from_saved_folder_infers_the_task(spec, task, tmp_path):
+    """`hfdl export onnx DIR OUT` on any saved head: the task comes from `architectures` through the registry."""
+    model = build_model(spec, task, seed=3)
     model.save_pretrained(tmp_path / "checkpoint")
-    spec.make_image_processor(model.config).save_pretrained(tmp_path / "checkpoint")
+    processor = spec.make_image_processor(model.config) if task.processor == "image" else None
+    if processor is not None:
+        processor.save_pretrained(tmp_path / "checkpoint")
 
-    result = export_onnx(str(tmp_path / "checkpoint"), tmp_path / "onnx")  # task inferred from `architectures`
+    result = export_onnx(str(tmp_path / "checkpoint"), tmp_path / "onnx")
 
-    assert result.validated and result.max_abs_diff["logits"] <= result.atol
-    assert (tmp_path / "onnx" / "preprocessor_config.json").read_text() == (
-        tmp_path / "checkpoint" / "preprocessor_config.json"
-    ).read_text()
-    ort_model = ORTModelForImageClassification.from_pretrained(tmp_path / "onnx")
-    pixel_values = random_pixels(model, 4)
+    assert result.task == task.task and result.validated
+    assert result.max_abs_diff[task.main_output] <= result.atol
+    if processor is not None:
+        assert (tmp_path / "onnx" / "preprocessor_config.json").read_text() == (
+            tmp_path / "checkpoint" / "preprocessor_config.json"
+        ).read_text()
+    ort_model = ORTModel.from_pretrained(tmp_path / "onnx")
+    inputs = task.make_inputs(model.config, batch_size=4, seed=5)
     with torch.inference_mode():
-        expected = model(pixel_values).logits
-    torch.testing.assert_close(ort_model(pixel_values).logits, expected, atol=result.atol, rtol=0)
+        expected = model(**inputs)[task.main_output]
+    torch.testing.assert_close(ort_model(**inputs)[task.main_output], expected, atol=result.atol, rtol=0)
 
 
 def test_export_into_existing_folder_replaces_the_graph(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("kept")
     (tmp_path / "out" / "model.onnx").write_bytes(b"stale")
-    model = build_model("mlp", "image-classification").train()
+    spec = REGISTRY["mlp"]
+    model = build_model(spec, spec.task()).train()
     export_onnx(model, tmp_path / "out")
     assert model.training, "export must give the model back in the mode it was in"
     assert (tmp_path / "out" / "notes.txt").read_text() == "kept"
@@ -175,36 +173,86 @@ def test_failed_validation_raises_and_writes_nothing(tmp_path, monkeypatch):
         return [value + 0.5 for value in session.run(None, feeds)]
 
     monkeypatch.setattr(export_onnx_module, "run_session", wrong_session)
-    with pytest.raises(OnnxValidationError, match=r"'logits' differs .* by up to 0\.5"):
-        export_onnx(build_model("mlp", "image-classification"), tmp_path / "out")
+    spec = REGISTRY["mlp"]
+    with pytest.raises(OnnxValidationError, match=r"'logits' differs .* by up to 0\.5 .* pixel_values of shape \(3, "):
+        export_onnx(build_model(spec, spec.task()), tmp_path / "out")
     assert list(tmp_path.iterdir()) == []  # neither the folder nor a staging folder
 
 
-@pytest.mark.parametrize(("name", "task"), NOT_EXPORTED_CASES)
-def test_heads_without_auto_class_are_refused(tmp_path, name, task):
-    model = build_model(name, task)
-    with pytest.raises(
-        ValueError, match=rf"Cannot export the '{task}' task of '{model.config.model_type}'.*Auto class"
-    ):
+@pytest.mark.parametrize(("spec", "task"), NOT_EXPORTED)
+def test_heads_not_exported_are_refused_with_their_reason(spec, task, tmp_path):
+    model = build_model(spec, task)
+    reason = re.escape(task.not_exported)
+    with pytest.raises(ValueError, match=rf"Cannot export the '{task.task}' head {type(model).__name__}: {reason}"):
         export_onnx(model, tmp_path / "out")
+    model.save_pretrained(tmp_path / "checkpoint")
+    with pytest.raises(ValueError, match=reason):  # refused before any weight is read
+        export_onnx(tmp_path / "checkpoint", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_unsupported_models_and_tasks_are_refused(tmp_path):
-    lenet = build_model("lenet5", "image-classification")
-    with pytest.raises(ValueError, match="exportable tasks: image-classification"):
-        get_export_config(lenet.config, "object-detection")
-    with pytest.raises(ValueError, match="`task` is 'tabular-regression' but LeNet5ForImageClassification"):
-        export_onnx(lenet, tmp_path / "out", task="tabular-regression")
-    base_model = REGISTRY["mlp"].base_model_class(REGISTRY["mlp"].make_config())
-    with pytest.raises(ValueError, match="'feature-extraction' task of 'hfdl-mlp'"):
-        export_onnx(base_model, tmp_path / "out")
-    with pytest.raises(ValueError, match="No hfdl export config for model_type 'bert'"):
-        get_export_config(AutoConfig.for_model("bert"), "image-classification")
+@pytest.fixture
+def saved_lenet5(tmp_path) -> Path:
+    spec = REGISTRY["lenet5"]
+    build_model(spec, spec.task()).save_pretrained(tmp_path / "lenet5")
+    return tmp_path / "lenet5"
+
+
+def _edit_config(folder: Path, **changes) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("damage", "error", "message"),
+    [
+        ("missing folder", FileNotFoundError, r"no-such-folder is not a directory"),
+        ("no config.json", FileNotFoundError, r"has no config\.json; pass a folder written by save_pretrained"),
+        ("truncated weights", OSError, r"Cannot load the weights of LeNet5ForImageClassification .* corrupt"),
+        ("no weights", OSError, r"no file named model\.safetensors"),
+        ("foreign model_type", ValueError, r"holds a 'bert' model, not an hfdl architecture \(model types: hfdl-"),
+        ("unknown task", ValueError, r"lenet5 has no 'object-detection' head; available: image-classification"),
+        ("no architectures", ValueError, r"Cannot infer the task of .* from its architectures \[\]; pass `task=`"),
+    ],
+)
+def test_broken_checkpoints_fail_with_one_clear_error(saved_lenet5, tmp_path, damage, error, message):
+    source, task = saved_lenet5, None
+    if damage == "missing folder":
+        source = tmp_path / "no-such-folder"
+    elif damage == "no config.json":
+        (saved_lenet5 / "config.json").unlink()
+    elif damage == "truncated weights":  # an interrupted download or copy
+        weights = saved_lenet5 / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "no weights":
+        (saved_lenet5 / "model.safetensors").unlink()
+    elif damage == "foreign model_type":
+        _edit_config(saved_lenet5, model_type="bert")
+    elif damage == "unknown task":
+        task = "object-detection"
+    elif damage == "no architectures":
+        _edit_config(saved_lenet5, architectures=None)
+    with pytest.raises(error, match=message):
+        export_onnx(str(source), tmp_path / "out", task=task)
+    assert not (tmp_path / "out").exists()
+
+
+def test_wrong_models_and_tasks_are_refused(tmp_path):
+    spec = REGISTRY["lenet5"]
+    lenet = build_model(spec, spec.task())
+    with pytest.raises(ValueError, match="`task` is 'image-feature-extraction' but LeNet5ForImageClassification is"):
+        export_onnx(lenet, tmp_path / "out", task="image-feature-extraction")
+    with pytest.raises(
+        ValueError, match=r"`task` describes LeNet5Model \('image-feature-extraction'\), got a LeNet5For"
+    ):
+        export_onnx(lenet, tmp_path / "out", task=spec.task("image-feature-extraction"))
+    with pytest.raises(ValueError, match=r"is not a registered hfdl model; pass `task=` a TaskSpec"):
+        export_onnx(TinyTextModel(TinyTextConfig()), tmp_path / "out")
     with pytest.raises(ValueError, match="must be a PreTrainedModel or a path"):
         export_onnx(42, tmp_path / "out")
-    with pytest.raises(FileNotFoundError, match="is not a directory"):
-        export_onnx(tmp_path / "no-checkpoint", tmp_path / "out")
+    with pytest.raises(ValueError, match="Only float32 models are exported"):
+        export_onnx(build_model(spec, spec.task()).half(), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -218,98 +266,111 @@ def test_unsupported_models_and_tasks_are_refused(tmp_path):
     ],
 )
 def test_bad_export_arguments(tmp_path, kwargs, message):
+    spec = REGISTRY["mlp"]
     with pytest.raises(ValueError, match=message):
-        export_onnx(build_model("mlp", "image-classification"), tmp_path / "out", **kwargs)
+        export_onnx(build_model(spec, spec.task()), tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------------------------- hidden states
 
 
-@pytest.mark.parametrize(("name", "task"), EXPORT_CASES)
-def test_hidden_states_export(exported, name, task):
-    model, result, folder = exported(name, task, True)
-    pixel_values = random_pixels(model, 5)
+@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+def test_hidden_states_export(exported, spec, task):
+    model, result, folder = exported(spec, task, True)
+    inputs = task.make_inputs(model.config, batch_size=5, seed=2)
     with torch.inference_mode():
-        expected = model(pixel_values, output_hidden_states=True)
-    num_hidden = len(expected.hidden_states)
-    assert result.output_names == ["logits", *(f"hidden_states.{i}" for i in range(num_hidden))]
+        expected = model(**inputs, output_hidden_states=True)
+    num_hidden = len(expected.hidden_states)  # counted from the model, never declared per architecture
+    assert result.output_names == [task.main_output, *(f"hidden_states.{i}" for i in range(num_hidden))]
     assert all(0.0 <= diff <= result.atol for diff in result.max_abs_diff.values())
 
-    ort_model = ORTModelForImageClassification.from_pretrained(folder)
-    outputs = ort_model(pixel_values)
-    assert len(outputs.hidden_states) == num_hidden
-    for got, want in zip(outputs.hidden_states, expected.hidden_states):
+    ort_model = ORTModel.from_pretrained(folder)
+    main, hidden_states = main_and_hidden(ort_model(**inputs), task.main_output)
+    torch.testing.assert_close(main, expected[task.main_output], atol=result.atol, rtol=0)
+    assert len(hidden_states) == num_hidden
+    for got, want in zip(hidden_states, expected.hidden_states):
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, atol=result.atol, rtol=0)
-    assert ort_model(pixel_values, output_hidden_states=False).hidden_states is None
+    assert ort_model(**inputs, output_hidden_states=False).hidden_states is None
 
 
 def test_lenet5_first_conv_feature_maps(exported):
     """The Gradio Space plots C1's feature maps from the ONNX backend: they are ``hidden_states[0]``."""
-    model, _, folder = exported("lenet5", "image-classification", True)
+    spec = REGISTRY["lenet5"]
+    model, _, folder = exported(spec, spec.task("image-classification"), True)
     config = model.config
     side = config.image_size - config.kernel_size + 1
-    feature_maps = ORTModelForImageClassification.from_pretrained(folder)(random_pixels(model, 2)).hidden_states[0]
+    pixel_values = spec.task().make_inputs(config, batch_size=2)["pixel_values"]
+    feature_maps = ORTModelForImageClassification.from_pretrained(folder)(pixel_values).hidden_states[0]
     assert feature_maps.shape == (2, config.conv_channels[0], side, side)
 
 
 # ---------------------------------------------------------------------------------------------------- ORT model
 
 
-@pytest.mark.parametrize(("name", "task"), EXPORT_CASES)
-def test_ort_model_behaves_like_pytorch(exported, name, task):
-    model, result, folder = exported(name, task)
-    ort_model = ORTModelForImageClassification.from_pretrained(folder)
-    assert ort_model.main_input_name == model.main_input_name == "pixel_values"
+@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+def test_ort_model_behaves_like_pytorch(exported, spec, task):
+    model, result, folder = exported(spec, task)
+    ort_model = ORTModel.from_pretrained(folder)  # picks the class that serves the saved head
+    assert task.task in type(ort_model).output_classes and ort_model.task is task
+    assert ort_model.main_input_name == model.main_input_name == task.input_names[0]
     assert ort_model.config.model_type == model.config.model_type
 
-    for batch_size in (1, 6):
-        pixel_values = random_pixels(model, batch_size)
+    for batch_size in OTHER_BATCH_SIZES:
+        inputs = task.make_inputs(model.config, batch_size=batch_size, seed=batch_size)
         with torch.inference_mode():
-            expected = model(pixel_values)
-        outputs = ort_model(pixel_values)
-        assert type(outputs) is type(expected) is ImageClassifierOutputWithNoAttention
-        assert isinstance(outputs.logits, torch.Tensor) and outputs.logits.dtype == expected.logits.dtype
-        assert outputs.logits.shape == expected.logits.shape
-        torch.testing.assert_close(outputs.logits, expected.logits, atol=result.atol, rtol=0)
-        assert outputs.loss is None and outputs.hidden_states is None
-        # numpy in, same answer; tuple out with return_dict=False, like the PyTorch model.
-        torch.testing.assert_close(ort_model(pixel_values.numpy()).logits, outputs.logits)
-        (logits,) = ort_model.forward(pixel_values, return_dict=False)
-        torch.testing.assert_close(logits, outputs.logits)
+            expected = model(**inputs)
+        outputs = ort_model(**inputs)
+        assert type(outputs) is type(expected)
+        main = outputs[task.main_output]
+        assert isinstance(main, torch.Tensor) and main.dtype == expected[task.main_output].dtype
+        assert main.shape == expected[task.main_output].shape
+        torch.testing.assert_close(main, expected[task.main_output], atol=result.atol, rtol=0)
+        assert outputs.get("loss") is None and outputs.hidden_states is None
+        # Positional and numpy inputs, same answer; a tuple with return_dict=False, like the PyTorch model.
+        torch.testing.assert_close(ort_model(*(v.numpy() for v in inputs.values()))[task.main_output], main)
+        (main_tuple,) = ort_model.forward(**inputs, return_dict=False)
+        torch.testing.assert_close(main_tuple, main)
 
+    inputs = task.make_inputs(model.config, batch_size=1)
     with pytest.raises(ValueError, match="exported without hidden states"):
-        ort_model(random_pixels(model, 1), output_hidden_states=True)
-    with pytest.raises(ValueError, match="computes no loss"):
-        ort_model(random_pixels(model, 1), labels=torch.tensor([0]))
+        ort_model(**inputs, output_hidden_states=True)
+    with pytest.raises(ValueError, match=f"computes no loss; drop `labels` .*`{task.main_output}`"):
+        ort_model(**inputs, labels=torch.tensor([0]))
+    with pytest.raises(ValueError, match=f"Missing input `{task.input_names[0]}`"):
+        ort_model()
 
 
-@pytest.mark.parametrize(("name", "task"), EXPORT_CASES)
-def test_ort_model_rejects_bad_inputs_like_pytorch(exported, name, task):
-    model, _, folder = exported(name, task)
-    ort_model = ORTModelForImageClassification.from_pretrained(folder)
-    channels, side = model.config.num_channels, model.config.image_size
-    expected = rf"\(batch_size, {channels}, {side}, {side}\)"
-    bad_inputs = [
-        torch.zeros(2, channels + 1, side, side),  # channels
-        torch.zeros(2, channels, side + 1, side + 1),  # image side
-        torch.zeros(channels, side, side),  # no batch axis
-        torch.zeros(2, channels, side, side, dtype=torch.uint8),  # raw pixels
-        [[0.0] * side] * side,  # not a tensor
-    ]
-    for bad in bad_inputs:
-        with pytest.raises(ValueError, match=expected):
-            model(bad)
-        with pytest.raises(ValueError, match=expected):
-            ort_model(bad)
-        if isinstance(bad, torch.Tensor):
+@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+def test_ort_model_rejects_bad_inputs_like_pytorch(exported, spec, task):
+    model, _, folder = exported(spec, task)
+    ort_model = ORTModel.from_pretrained(folder)
+    for input_spec in task.inputs:
+        good = task.make_inputs(model.config, batch_size=2)
+        value = good[input_spec.name]
+        expected = re.escape(f"(batch_size, {axes_text(input_spec, model.config)})")
+        bad_values = [
+            torch.zeros(*value.shape[:-1], value.shape[-1] + 1, dtype=value.dtype),  # a wrong static size
+            value[0],  # no batch axis
+            value.to(torch.uint8),  # raw pixels / wrong dtype
+            value.tolist(),  # not a tensor
+            value[:0],  # empty batch (PyTorch returns an empty batch; onnxruntime cannot)
+        ]
+        for bad in bad_values:
+            if not (isinstance(bad, torch.Tensor) and len(bad) == 0 and bad.dim() == value.dim()):
+                with pytest.raises(ValueError, match=expected):
+                    model(**{**good, input_spec.name: bad})
             with pytest.raises(ValueError, match=expected):
-                ort_model(bad.numpy())
+                ort_model(**{**good, input_spec.name: bad})
+            if isinstance(bad, torch.Tensor):
+                with pytest.raises(ValueError, match=expected):
+                    ort_model(**{**good, input_spec.name: bad.numpy()})
 
 
 def test_ort_model_rejects_missing_or_corrupt_graph(exported, tmp_path):
-    _, _, folder = exported("lenet5", "image-classification")
+    spec = REGISTRY["lenet5"]
+    _, _, folder = exported(spec, spec.task())
     shutil.copy(folder / "config.json", tmp_path / "config.json")
     with pytest.raises(FileNotFoundError, match="No model.onnx in"):
         ORTModelForImageClassification.from_pretrained(tmp_path)
@@ -327,40 +388,61 @@ def test_ort_model_rejects_missing_or_corrupt_graph(exported, tmp_path):
         ORTModelForImageClassification.from_pretrained(folder, providers=["NoSuchExecutionProvider"])
 
 
+def test_ort_model_class_must_serve_the_saved_head(exported, tmp_path):
+    spec = REGISTRY["lenet5"]
+    _, _, classifier_folder = exported(spec, spec.task("image-classification"))
+    _, _, base_folder = exported(spec, spec.task("image-feature-extraction"))
+    with pytest.raises(
+        ValueError, match="'image-feature-extraction' graph .* load it with ORTModelForFeatureExtraction"
+    ):
+        ORTModelForImageClassification.from_pretrained(base_folder)
+    with pytest.raises(ValueError, match="which ORTModelForFeatureExtraction does not serve; load it with ORTModelFor"):
+        ORTModelForFeatureExtraction.from_pretrained(classifier_folder)
+    # A folder whose config names no head still loads where the class serves exactly one of the architecture's.
+    shutil.copytree(classifier_folder, tmp_path / "anonymous")
+    _edit_config(tmp_path / "anonymous", architectures=None)
+    assert ORTModelForImageClassification.from_pretrained(tmp_path / "anonymous").task.task == "image-classification"
+    with pytest.raises(ValueError, match="names no head of lenet5"):
+        ORTModel.from_pretrained(tmp_path / "anonymous")
+
+
 # ---------------------------------------------------------------------------------------------------- configs
 
 
-def test_export_configs_cover_the_registry():
-    tasks = exportable_tasks()
-    assert set(EXPORT_CONFIG_CLASSES) == {spec.model_type for spec in REGISTRY.values()}  # none missing, none stale
-    for spec in REGISTRY.values():
-        for task in spec.tasks:
-            if task.auto_class is not None:
-                assert task.task in tasks[spec.model_type], f"{spec.name}/{task.task} has no export config"
-            else:
-                assert task.task not in tasks[spec.model_type]
-                assert (spec.model_type, task.task) in NOT_EXPORTED, f"say why {spec.name}/{task.task} is not exported"
-
-
-@pytest.mark.parametrize(("name", "task"), EXPORT_CASES)
-def test_export_config_contract(name, task):
-    model = build_model(name, task)
-    export_config = get_export_config(model.config, task, preprocessors=[])
-    assert isinstance(export_config.DEFAULT_ONNX_OPSET, int)
-    assert export_config.inputs == {"pixel_values": {0: "batch_size"}}
-    assert export_config.outputs == {"logits": {0: "batch_size"}}
+@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+def test_export_config_follows_the_task_spec(spec, task):
+    model = build_model(spec, task)
+    export_config = export_config_for(model, task)
+    assert export_config.inputs == {input_spec.name: input_spec.dynamic_axes for input_spec in task.inputs}
+    assert list(export_config.outputs) == [task.main_output]
     assert export_config.values_override["output_hidden_states"] is False
     dummy = export_config.generate_dummy_inputs(framework="pt", batch_size=4)
-    assert dummy["pixel_values"].shape == (4, *model.dummy_inputs["pixel_values"].shape[1:])
+    for input_spec in task.inputs:
+        assert dummy[input_spec.name].shape == (4, *input_spec.shape(model.config))
+        assert dummy[input_spec.name].dtype == input_spec.dtype
     with torch.inference_mode():
-        assert model(**dummy).logits.shape == (4, model.config.num_labels)
+        assert model(**dummy)[task.main_output].shape[0] == 4
 
-    config_class = EXPORT_CONFIG_CLASSES[model.config.model_type]
-    with pytest.raises(ValueError, match="no key/value cache"):
-        config_class(model.config, task=task, use_past=True)
-    other_type = next(cls for cls in EXPORT_CONFIG_CLASSES.values() if cls is not config_class)
-    with pytest.raises(ValueError, match=f"exports '{other_type.MODEL_TYPE}' models"):
-        other_type(model.config, task=task)
+    config_class = EXPORT_CONFIG_CLASSES[task.export_config]
+    with pytest.raises(ValueError, match="`use_past=True` is not supported: .* without a key/value cache"):
+        config_class(model.config, task=task.task, use_past=True)
+    with pytest.raises(ValueError, match="`output_hidden_states=True` needs `num_hidden_states`"):
+        config_class(model.config, task=task.task, output_hidden_states=True)
+    with pytest.raises(ValueError, match=f"{config_class.__name__} exports the '{config_class.TASKS[0]}'"):
+        config_class(model.config, task="object-detection")
+    with pytest.raises(ValueError, match="cannot make dummy values of input 'bbox'; its generators make: "):
+        config_class(model.config, task=task.task, inputs={"bbox": {0: "batch_size"}})
+    with pytest.raises(ValueError, match="must have a dynamic batch axis"):
+        config_class(model.config, task=task.task, inputs={task.input_names[0]: {}})
+
+
+def test_export_config_names_what_it_needs():
+    with pytest.raises(ValueError, match="No export config named 'NoSuchExportConfig' in hfdl.export.configs; known:"):
+        get_export_config(AutoConfig.for_model("bert"), "NoSuchExportConfig")
+    with pytest.raises(ValueError, match="ImageClassificationExportConfig needs `num_channels`, `image_size`"):
+        get_export_config(PretrainedConfig(), "ImageClassificationExportConfig")
+    with pytest.raises(ValueError, match="TextFeatureExtractionExportConfig needs `vocab_size`"):
+        get_export_config(PretrainedConfig(), "TextFeatureExtractionExportConfig")
 
 
 def test_configs_module_stands_alone():
@@ -373,19 +455,134 @@ def test_configs_module_stands_alone():
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, "no relative imports in configs.py"
             imported.add(node.module)
-    assert not [name for name in imported if name.split(".")[0] == "hfdl"], imported
+    assert {name.split(".")[0] for name in imported} <= {
+        "__future__",
+        "functools",
+        "typing",
+        "optimum",
+        "torch",
+        "transformers",
+    }
     spec = importlib.util.spec_from_file_location("standalone_hfdl_export_configs", CONFIGS_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert set(module.EXPORT_CONFIG_CLASSES) == set(EXPORT_CONFIG_CLASSES)
 
 
-def test_register_with_optimum_tasks_manager():
-    registered = register_with_optimum_tasks_manager()
-    if HAS_OPTIMUM_ONNX:
-        assert set(registered) == {(m, t) for m, tasks in exportable_tasks().items() for t in tasks}
-    else:
-        assert registered == []  # nothing reads the registry without optimum-onnx
+@pytest.mark.skipif(HAS_OPTIMUM_ONNX, reason="optimum-onnx is installed here: the optimum lane tests registration")
+def test_registration_with_optimum_says_it_needs_optimum_onnx():
+    """Registration only serves optimum-onnx's exporter; tests/test_optimum_lane.py exercises it where it exists."""
+    with pytest.raises(ImportError, match=r"needs optimum-onnx \(pip install optimum-onnx\).*transformers < 4\.58"):
+        register_with_optimum_tasks_manager("hfdl-lenet5", "image-classification", "ImageClassificationExportConfig")
+
+
+# ---------------------------------------------------------------------------------------------------- text
+
+
+class TinyTextConfig(PretrainedConfig):
+    model_type = "hfdl-test-tiny-text"
+
+    def __init__(self, vocab_size: int = 37, hidden_size: int = 8, head: str = "base", **kwargs) -> None:
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.head = head
+        super().__init__(**kwargs)
+
+
+class TinyTextModel(PreTrainedModel):
+    """A stand-in text model (embeddings, one layer that mixes each token with the masked mean of its sequence)
+    with a ``base``, ``classification`` or ``lm`` head: enough to prove the text export configs' inputs and axes
+    before a real text architecture (BERT, GPT) is registered."""
+
+    config_class = TinyTextConfig
+    main_input_name = "input_ids"
+
+    def __init__(self, config: TinyTextConfig) -> None:
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layer = nn.Linear(config.hidden_size, config.hidden_size)
+        out_features = {"base": 0, "classification": config.num_labels, "lm": config.vocab_size}[config.head]
+        self.head = nn.Linear(config.hidden_size, out_features) if out_features else None
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None, output_hidden_states=None, return_dict=None, **kwargs):
+        mask = (torch.ones_like(input_ids) if attention_mask is None else attention_mask).unsqueeze(-1).float()
+        embeddings = self.embeddings(input_ids) * mask  # (B, T, H)
+        context = embeddings.sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1, H)
+        hidden = torch.tanh(self.layer(embeddings + context))  # (B, T, H)
+        hidden_states = (embeddings, hidden) if output_hidden_states else None
+        if self.config.head == "classification":
+            return SequenceClassifierOutput(logits=self.head(hidden[:, 0]), hidden_states=hidden_states)
+        if self.config.head == "lm":
+            return CausalLMOutput(logits=self.head(hidden), hidden_states=hidden_states)
+        return BaseModelOutput(last_hidden_state=hidden, hidden_states=hidden_states)
+
+
+def text_task(task: str, export_config: str, main_output: str) -> TaskSpec:
+    return TaskSpec(task, TinyTextModel, None, text_inputs(), main_output, export_config=export_config)
+
+
+TEXT_TASKS = [
+    pytest.param("base", text_task("feature-extraction", "TextFeatureExtractionExportConfig", "last_hidden_state")),
+    pytest.param("classification", text_task("text-classification", "TextClassificationExportConfig", "logits")),
+    pytest.param("lm", text_task("text-generation", "TextGenerationExportConfig", "logits")),
+]
+
+
+@pytest.mark.parametrize(("head", "task"), TEXT_TASKS, ids=[p.values[0] for p in TEXT_TASKS])
+def test_text_export_configs_on_a_stand_in_model(head, task, tmp_path):
+    torch.manual_seed(0)
+    model = TinyTextModel(TinyTextConfig(head=head, num_labels=3)).eval()
+    result = export_onnx(model, tmp_path / "onnx", task=task, output_hidden_states=True)
+    assert result.input_names == ["input_ids", "attention_mask"]
+    assert result.output_names == [task.main_output, "hidden_states.0", "hidden_states.1"]
+
+    session = onnxruntime.InferenceSession(str(result.onnx_path), providers=["CPUExecutionProvider"])
+    for node in session.get_inputs():
+        assert node.shape == ["batch_size", "sequence_length"] and node.type == "tensor(int64)"
+    output_axes = {node.name: node.shape[:2] for node in session.get_outputs()}
+    sequence_output = ["batch_size", "sequence_length"]
+    assert output_axes[task.main_output] == (["batch_size", 3] if head == "classification" else sequence_output)
+    assert output_axes["hidden_states.1"] == sequence_output
+    # Other batch sizes *and* sequence lengths than the export's (2, 16), with padding.
+    generator = torch.Generator().manual_seed(0)
+    for batch_size, length in ((1, 5), (4, 23)):
+        input_ids = torch.randint(0, model.config.vocab_size, (batch_size, length), generator=generator)
+        attention_mask = torch.ones_like(input_ids)
+        attention_mask[-1, length // 2 :] = 0
+        with torch.inference_mode():
+            expected = model(input_ids, attention_mask, output_hidden_states=True)
+        outputs = session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
+        for got, want in zip(outputs, (expected[task.main_output], *expected.hidden_states), strict=True):
+            np.testing.assert_allclose(got, want.numpy(), atol=result.atol, rtol=0)
+
+    if head == "base":  # the ORT model's text input checks
+        ort_model = ORTModelForFeatureExtraction(session, model.config, task, tmp_path / "onnx")
+        with torch.inference_mode():
+            expected = model(input_ids)  # no attention_mask: every token attends, in both
+        torch.testing.assert_close(
+            ort_model(input_ids).last_hidden_state, expected.last_hidden_state, atol=1e-5, rtol=0
+        )
+        with pytest.raises(ValueError, match=r"`input_ids` must hold token ids in \[0, 37\), got \[37, 37\]"):
+            ort_model(torch.full((1, 4), model.config.vocab_size))
+        with pytest.raises(ValueError, match=r"`input_ids` must be an integer tensor of shape \(batch_size, sequence"):
+            ort_model(input_ids.float())
+        with pytest.raises(ValueError, match=r"`attention_mask` must have shape \(batch_size, sequence_length\)"):
+            ort_model(input_ids, attention_mask=torch.ones(4, dtype=torch.int64))
+
+
+def test_text_export_config_takes_the_inputs_its_task_spec_declares():
+    """A BERT-style spec with ``token_type_ids`` needs no new class: the spec's inputs, in its order, reach the graph."""
+    config = TinyTextConfig()
+    axes = {0: "batch_size", 1: "sequence_length"}
+    inputs = {"input_ids": axes, "token_type_ids": axes, "attention_mask": axes}
+    export_config = get_export_config(config, "TextFeatureExtractionExportConfig", inputs=inputs)
+    assert export_config.inputs == inputs
+    dummy = export_config.generate_dummy_inputs(framework="pt", batch_size=3, sequence_length=7)
+    assert {name: tuple(value.shape) for name, value in dummy.items()} == dict.fromkeys(inputs, (3, 7))
+    assert 0 <= int(dummy["input_ids"].min()) and int(dummy["input_ids"].max()) < config.vocab_size
+    default = get_export_config(config, "TextFeatureExtractionExportConfig")
+    assert default.inputs == {"input_ids": axes, "attention_mask": axes}
 
 
 # ---------------------------------------------------------------------------------------------------- extras

@@ -1,9 +1,12 @@
-"""The optimum lane: hfdl's export configs driving Optimum's official exporter (optimum-onnx on transformers 4.57).
+"""The optimum lane: hfdl checkpoints as remote code on transformers 4.57, exported by Optimum's official exporter.
 
-optimum-onnx cannot be installed beside transformers 5, so the export runs in a second venv (``make optimum-venv``)
-where hfdl is *not* installed. Here every registry architecture with an image-classification head is saved as
-remote code; ``tests/optimum_lane/export_with_optimum.py`` then exports them all in ONE subprocess (the lane's cost
-is mostly that interpreter's start-up), with and without hidden states, and reports JSON that these tests check.
+optimum-onnx cannot be installed beside transformers 5, so this lane runs in a second venv (``make optimum-venv``)
+where hfdl is *not* installed. Every registry head with an Auto class is saved here as remote code, plus a one-label
+MLP trained for one BCE step (a saved ``problem_type`` that transformers 4.57 must accept);
+``tests/optimum_lane/export_with_optimum.py`` then loads them all in ONE subprocess (the lane's cost is mostly that
+interpreter's start-up), compares their outputs with hfdl's, exports every head with an export config through
+optimum's ``TasksManager`` registration and through ``main_export`` with hidden states, and reports JSON that these
+tests check.
 """
 
 from __future__ import annotations
@@ -16,19 +19,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT, build_model
 
-from hfdl.export import get_export_config
+from hfdl.export import export_config_for
 from hfdl.registry import REGISTRY
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LANE_SCRIPT = REPO_ROOT / "tests" / "optimum_lane" / "export_with_optimum.py"
 CONFIGS_FILE = REPO_ROOT / "hfdl" / "export" / "configs.py"
-TASK = "image-classification"
-LANE_ARCHITECTURES = [
-    spec.name for spec in REGISTRY.values() if any(t.task == TASK and t.auto_class is not None for t in spec.tasks)
-]
+#: Heads that can be remote code (an Auto class loads them by task), by lane name.
+LANE_HEADS = {
+    f"{spec.name}-{task.task}": (spec, task) for spec in REGISTRY.values() for task in spec.tasks if task.auto_class
+}
+EXPORTED_HEADS = [name for name, (_, task) in LANE_HEADS.items() if task.export_config is not None]
+ONE_LABEL_MLP = "mlp-one-label-trained"
 
 
 def optimum_python() -> Path:
@@ -36,8 +41,39 @@ def optimum_python() -> Path:
     return Path(os.environ.get("HFDL_OPTIMUM_PYTHON", REPO_ROOT / ".venv-optimum" / "bin" / "python"))
 
 
+def train_one_label_mlp():
+    """A binary MLP (one logit) after one BCE step: the step stores ``problem_type`` in its config, as training does."""
+    spec = REGISTRY["mlp"]
+    task = spec.task("image-classification")
+    model = build_model(spec, task, num_labels=1).train()
+    inputs = task.make_inputs(model.config, batch_size=4)
+    loss = model(**inputs, labels=torch.tensor([0, 1, 1, 0])).loss
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    return model.eval()
+
+
+def lane_entry(name: str, model, task, folder: Path) -> tuple[dict, torch.Tensor]:
+    """What the lane script needs about one head, from its task spec, and the hfdl outputs to compare with."""
+    inputs = task.make_inputs(model.config, batch_size=2, seed=0)
+    with torch.inference_mode():
+        expected = model(**inputs)[task.main_output]
+    entry = {
+        "name": name,
+        "model_dir": str(folder),
+        "task": task.task,
+        "auto_class": task.auto_class.__name__,
+        "main_output": task.main_output,
+        "export_config": task.export_config,
+        "inputs": {spec.name: spec.dynamic_axes for spec in task.inputs},
+        "check_inputs": {name: value.tolist() for name, value in inputs.items()},
+    }
+    return entry, expected
+
+
 @pytest.fixture(scope="module")
-def lane_report(tmp_path_factory) -> dict:
+def lane(tmp_path_factory) -> dict:
+    """Run the lane once; returns ``{"report": ..., "expected": {head: hfdl output}, "models": {head: model}}``."""
     python = optimum_python()
     if not python.exists():
         reason = (
@@ -50,18 +86,21 @@ def lane_report(tmp_path_factory) -> dict:
         pytest.skip(reason)
 
     root = tmp_path_factory.mktemp("optimum_lane")
-    model_dirs = []
-    for name in LANE_ARCHITECTURES:
-        spec = REGISTRY[name]
-        config = spec.make_config(**spec.test_config)
-        torch.manual_seed(0)
-        model = spec.task(TASK).model_class(config)
-        model_dir = root / "models" / name
-        model.save_pretrained(model_dir)  # registered for auto classes: writes the modeling files and auto_map
-        processor = spec.make_image_processor(config)
+    manifest, expected, models = [], {}, {}
+    heads = {name: (spec, task, build_model(spec, task)) for name, (spec, task) in LANE_HEADS.items()}
+    heads[ONE_LABEL_MLP] = (REGISTRY["mlp"], REGISTRY["mlp"].task("image-classification"), train_one_label_mlp())
+    for name, (spec, task, model) in heads.items():
+        folder = root / "models" / name
+        model.save_pretrained(folder)  # registered for auto classes: writes the modeling files and auto_map
+        processor = spec.make_image_processor(model.config) if task.processor == "image" else None
         if processor is not None:
-            processor.save_pretrained(model_dir)
-        model_dirs.append(model_dir)
+            processor.save_pretrained(folder)
+        entry, expected[name] = lane_entry(name, model, task, folder)
+        if name == ONE_LABEL_MLP:
+            entry["export_config"] = None  # what is checked is that 4.57 loads it
+        manifest.append(entry)
+        models[name] = model
+    (root / "manifest.json").write_text(json.dumps(manifest))
 
     # No PYTHONPATH: the lane must not see this checkout's hfdl. A private modules cache keeps remote code fresh.
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -76,52 +115,83 @@ def lane_report(tmp_path_factory) -> dict:
     command = [
         str(python),
         str(LANE_SCRIPT),
+        str(root / "manifest.json"),
         "--configs-file",
         str(CONFIGS_FILE),
         "--output-root",
         str(root / "onnx"),
-        "--with-hidden-states",
         "--results",
         str(results_file),
-        *map(str, model_dirs),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=root)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=400, env=env, cwd=root)
     if not results_file.exists():
         pytest.fail(f"The lane script crashed (exit {completed.returncode}):\n{completed.stderr[-5000:]}")
     report = json.loads(results_file.read_text())
     report["returncode"] = completed.returncode
-    return report
+    return {"report": report, "expected": expected, "models": models}
 
 
-def test_lane_runs_official_exporter_without_hfdl(lane_report):
-    assert lane_report["hfdl_importable"] is False, "the lane must load the checkpoints as remote code"
-    assert lane_report["uses_optimum_onnx_config"] is True  # configs.py picked optimum-onnx's OnnxConfig as base
-    assert lane_report["versions"]["transformers"].startswith("4.")
-    failures = [f"{r['name']}: {r['error']}\n{r['traceback']}" for r in lane_report["results"] if not r["ok"]]
-    assert not failures, "\n".join(failures)
-    assert lane_report["returncode"] == 0
-
-
-@pytest.mark.parametrize("output_hidden_states", [False, True], ids=["logits", "hidden-states"])
-@pytest.mark.parametrize("name", LANE_ARCHITECTURES)
-def test_optimum_export_matches_pytorch(lane_report, name, output_hidden_states):
-    results = [
-        r for r in lane_report["results"] if r["name"] == name and r["output_hidden_states"] == output_hidden_states
-    ]
-    assert len(results) == 1, f"expected one lane result for {name}, got {results}"
-    result = results[0]
+def lane_result(lane: dict, name: str) -> dict:
+    result = lane["report"]["results"][name]
+    if "skipped" in result:
+        pytest.skip(f"{name}: {result['skipped']}")
     assert result["ok"], f"{result['error']}\n{result['traceback']}"
-    assert result["validate_model_outputs"] == "passed"
+    return result
 
-    spec = REGISTRY[name]
-    config = spec.make_config(**spec.test_config)
-    expected_outputs = list(get_export_config(config, TASK, output_hidden_states=output_hidden_states).outputs)
-    assert result["model_type"] == spec.model_type
-    assert result["onnx_outputs"] == expected_outputs
-    # Dynamic batch axis, static image sides; compared on a batch of 5 while optimum traced with 2.
-    sample_shape = (config.num_channels, config.image_size, config.image_size)
-    assert result["onnx_input_shape"] == ["batch_size", *map(str, sample_shape)]
-    assert result["ort_logits_shape"] == [5, config.num_labels]
-    diff = result["ort_logits_max_abs_diff"]
+
+def test_lane_runs_official_exporter_without_hfdl(lane):
+    report = lane["report"]
+    assert report["hfdl_importable"] is False, "the lane must load the checkpoints as remote code"
+    assert report["uses_optimum_onnx_config"] is True  # configs.py picked optimum-onnx's OnnxConfig as base
+    assert report["versions"]["transformers"].startswith("4.")
+    assert set(report["results"]) == {*LANE_HEADS, ONE_LABEL_MLP}
+    failures = [f"{name}: {r['error']}\n{r['traceback']}" for name, r in report["results"].items() if not r["ok"]]
+    assert not failures, "\n".join(failures)
+    assert report["returncode"] == 0
+
+
+@pytest.mark.parametrize("name", [*LANE_HEADS, ONE_LABEL_MLP])
+def test_remote_code_on_transformers_4_computes_what_hfdl_computes(lane, name):
+    result = lane_result(lane, name)
+    model = lane["models"][name]
+    assert result["remote_code_class"] == type(model).__name__
+    assert result["remote_code_module"].startswith("transformers_modules.")  # the folder's own code, not hfdl
+    torch.testing.assert_close(torch.tensor(result["remote_code_output"]), lane["expected"][name], atol=1e-5, rtol=0)
+
+
+def test_trained_one_label_mlp_loads_on_transformers_4(lane):
+    """A one-logit head trained with BCE saves problem_type="multi_label_classification", which 4.57 accepts
+    (an earlier hfdl wrote "binary_classification", which 4.57 refuses to load)."""
+    model = lane["models"][ONE_LABEL_MLP]
+    assert model.config.problem_type == "multi_label_classification" and model.config.num_labels == 1
+    result = lane_result(lane, ONE_LABEL_MLP)
+    assert (result["problem_type"], result["num_labels"]) == ("multi_label_classification", 1)
+
+
+@pytest.mark.parametrize("name", EXPORTED_HEADS)
+def test_optimum_export_after_tasks_manager_registration(lane, name):
+    result = lane_result(lane, name)
+    _, task = LANE_HEADS[name]
+    config = lane["models"][name].config
+    exported = result["registered_export"]
+    assert exported["onnx_outputs"] == [task.main_output]
+    # Dynamic axes where the task spec has them, sizes from the config elsewhere.
+    assert exported["onnx_inputs"] == {
+        spec.name: [spec.dynamic_axes.get(axis, str(size)) for axis, size in enumerate((0, *spec.shape(config)))]
+        for spec in task.inputs
+    }
+    diff = exported["max_abs_diff"]
     assert isinstance(diff, float) and math.isfinite(diff)
-    assert 0.0 <= diff < result["atol"], f"ORTModel logits differ by {diff} (atol {result['atol']})"
+    assert 0.0 <= diff < result["atol"], f"{exported['ort_class']} differs by {diff} (atol {result['atol']})"
+
+
+@pytest.mark.parametrize("name", EXPORTED_HEADS)
+def test_optimum_main_export_with_hidden_states(lane, name):
+    result = lane_result(lane, name)
+    _, task = LANE_HEADS[name]
+    exported = result["main_export"]
+    assert exported["validate_model_outputs"] == "passed"
+    # Both exporters count the hidden states off the model and name the outputs the same way.
+    expected_outputs = export_config_for(lane["models"][name], task, output_hidden_states=True).outputs
+    assert exported["onnx_outputs"] == list(expected_outputs)
+    assert 0.0 <= exported["max_abs_diff"] < result["atol"]

@@ -25,30 +25,45 @@ _check_export_extra()
 
 from .configs import (  # noqa: E402
     EXPORT_CONFIG_CLASSES,
-    NOT_EXPORTED,
-    HfdlImageClassificationExportConfig,
-    LeNet5ExportConfig,
-    MLPExportConfig,
-    exportable_tasks,
+    FeatureVectorExportConfig,
+    HfdlExportConfig,
+    ImageClassificationExportConfig,
+    ImageFeatureExtractionExportConfig,
+    TextClassificationExportConfig,
+    TextFeatureExtractionExportConfig,
+    TextGenerationExportConfig,
+    count_hidden_states,
     get_export_config,
     register_with_optimum_tasks_manager,
 )
-from .modeling_ort import ORTModelForImageClassification  # noqa: E402
-from .onnx import OnnxExportResult, OnnxValidationError, export_onnx, validate_onnx_model  # noqa: E402
+from .modeling_ort import ORTModel, ORTModelForFeatureExtraction, ORTModelForImageClassification  # noqa: E402
+from .onnx import (  # noqa: E402
+    OnnxExportResult,
+    OnnxValidationError,
+    export_config_for,
+    export_onnx,
+    validate_onnx_model,
+)
 from .tensorrt import export_tensorrt  # noqa: E402
 
 __all__ = [
     "EXPORT_CONFIG_CLASSES",
-    "NOT_EXPORTED",
-    "HfdlImageClassificationExportConfig",
-    "LeNet5ExportConfig",
-    "MLPExportConfig",
+    "FeatureVectorExportConfig",
+    "HfdlExportConfig",
+    "ImageClassificationExportConfig",
+    "ImageFeatureExtractionExportConfig",
+    "ORTModel",
+    "ORTModelForFeatureExtraction",
     "ORTModelForImageClassification",
     "OnnxExportResult",
     "OnnxValidationError",
+    "TextClassificationExportConfig",
+    "TextFeatureExtractionExportConfig",
+    "TextGenerationExportConfig",
+    "count_hidden_states",
+    "export_config_for",
     "export_onnx",
     "export_tensorrt",
-    "exportable_tasks",
     "get_export_config",
     "register_with_optimum_tasks_manager",
     "validate_onnx_model",

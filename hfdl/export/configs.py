@@ -1,26 +1,40 @@
-"""Optimum exporter configs for hfdl's architectures: what an exported graph takes, returns and how to check it.
+"""Optimum export configs for hfdl's tasks: what an exported graph takes, returns, and how it is checked.
 
-Two exporters read these classes, so they are written once here:
+One class per *task*, not per architecture: a head's :class:`~hfdl.specs.TaskSpec` names its class
+(``export_config="ImageClassificationExportConfig"``) and gives its inputs with their dynamic axes; the class knows
+how to make dummy values of those inputs (optimum's generators) and which outputs the task returns (``logits`` or
+``last_hidden_state``, then ``hidden_states.0``, ``hidden_states.1``, ... on request). A new architecture therefore
+never touches this file, and a new task adds one short class.
+
+Two exporters read these classes:
 
 * hfdl's own exporter (:mod:`hfdl.export.onnx`), on transformers 5 with optimum *core*, which has
   ``ExporterConfig``, the normalized configs and the dummy input generators but no ONNX exporter;
-* Optimum's official exporter (``optimum.exporters.onnx.main_export``), from the ``optimum-onnx`` package, which
-  still pins ``transformers<4.58`` and therefore lives in a separate venv (``tests/optimum_lane``).
+* Optimum's official exporter (``optimum.exporters.onnx.main_export`` and ``ORTModel*.from_pretrained(export=True)``,
+  from the ``optimum-onnx`` package), which still pins ``transformers<4.58`` and so runs in a separate venv
+  (``tests/optimum_lane``) where hfdl is not installed and this file is loaded by path.
 
-That second venv has no hfdl installed: its scripts load this file by path. Hence the rules for this module: it
-imports only the standard library and optimum (never ``hfdl.registry`` nor the model code), it keeps its own table
-from ``model_type`` to config class, and it picks its base class at import time (``OnnxConfig`` where optimum-onnx
-is installed, ``ExporterConfig`` elsewhere; optimum-onnx's ``OnnxConfig`` subclasses ``ExporterConfig`` and both
-optimum 2.1 and 2.3 share the generators, so one class body serves both). ``tests/test_export.py`` checks that the
-table covers every architecture and task of :data:`hfdl.registry.REGISTRY` that has an Auto class.
+Hence the rules of this module: it imports only the standard library and optimum (never hfdl), whatever it needs
+to know about a model comes in as arguments (the inputs of its task spec, the number of its hidden states), and it
+picks its base class at import time: ``OnnxConfig`` where optimum-onnx is installed, ``ExporterConfig`` elsewhere
+(optimum-onnx's ``OnnxConfig`` subclasses ``ExporterConfig``, and optimum 2.1 and 2.3 share the generators, so one
+class body serves both).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import functools
 from typing import TYPE_CHECKING, Any
 
-from optimum.utils import DummyVisionInputGenerator, NormalizedVisionConfig
+from optimum.utils import (
+    DEFAULT_DUMMY_SHAPES,
+    DummyInputGenerator,
+    DummyTextInputGenerator,
+    DummyVisionInputGenerator,
+    NormalizedConfig,
+    NormalizedTextConfig,
+    NormalizedVisionConfig,
+)
 
 try:  # optimum-onnx (transformers < 4.58): the official exporter's base, which main_export expects.
     from optimum.exporters.onnx import OnnxConfig as _ExporterBase
@@ -37,63 +51,116 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPORT_CONFIG_CLASSES",
     "HAS_OPTIMUM_ONNX",
-    "NOT_EXPORTED",
-    "HfdlImageClassificationExportConfig",
-    "LeNet5ExportConfig",
-    "MLPExportConfig",
-    "exportable_tasks",
+    "DummyFeatureVectorInputGenerator",
+    "FeatureVectorExportConfig",
+    "HfdlExportConfig",
+    "ImageClassificationExportConfig",
+    "ImageFeatureExtractionExportConfig",
+    "TextClassificationExportConfig",
+    "TextFeatureExtractionExportConfig",
+    "TextGenerationExportConfig",
+    "count_hidden_states",
     "get_export_config",
     "register_with_optimum_tasks_manager",
 ]
 
+#: Dynamic axes: only the batch for fixed-size inputs (images, feature vectors), batch and sequence for text.
+BATCH_AXES = {0: "batch_size"}
+TEXT_AXES = {0: "batch_size", 1: "sequence_length"}
 
-class HfdlImageClassificationExportConfig(_ExporterBase):
-    """Export description shared by hfdl's image classifiers: ``pixel_values`` in, ``logits`` out.
 
-    Only the batch axis is dynamic: every hfdl image model checks ``(channels, image_size, image_size)`` against
-    its config, so those sides are fixed by the checkpoint, not by the caller.
+class DummyFeatureVectorInputGenerator(DummyInputGenerator):
+    """``input_features`` of shape (batch_size, input_size): flat real-valued feature vectors.
 
-    Args:
-        config: The model's config (its ``model_type`` must be this class's :attr:`MODEL_TYPE`).
-        task: The task of the exported head; only ``"image-classification"`` is supported.
-        int_dtype, float_dtype: Dummy input dtypes, as in optimum.
-        preprocessors: Accepted because optimum's exporters pass them; kept as ``_preprocessors`` like optimum does.
-        use_past: Accepted because optimum's task registry may pass it; must be ``False`` (no model here has a cache).
-        output_hidden_states: Also export every hidden state, as outputs ``hidden_states.0``, ``hidden_states.1``, ...
-            (optimum's names for a flattened tuple). The Gradio Space reads LeNet-5's C1 feature maps this way.
+    optimum's own ``input_features`` generator is the audio one, which makes (batch, mel bins, frames) tensors.
     """
 
-    #: Set by each subclass; the key of :data:`EXPORT_CONFIG_CLASSES`.
-    MODEL_TYPE: str = ""
-    SUPPORTED_TASKS: tuple[str, ...] = ("image-classification",)
+    SUPPORTED_INPUT_NAMES = ("input_features",)
+
+    def __init__(
+        self,
+        task: str,
+        normalized_config: NormalizedConfig,
+        batch_size: int = DEFAULT_DUMMY_SHAPES["batch_size"],
+        **kwargs: Any,
+    ) -> None:
+        self.task = task
+        self.batch_size = batch_size
+        self.input_size = normalized_config.input_size
+
+    def generate(
+        self, input_name: str, framework: str = "pt", int_dtype: str = "int64", float_dtype: str = "fp32"
+    ) -> Any:  # a tensor of `framework` (torch or numpy)
+        return self.random_float_tensor([self.batch_size, self.input_size], framework=framework, dtype=float_dtype)
+
+
+class HfdlExportConfig(_ExporterBase):
+    """What every hfdl export config shares: inputs from the task spec, outputs from the task, hidden states.
+
+    Subclasses set the class attributes below and nothing else.
+
+    Args:
+        config: The model's config.
+        task: The task of the exported head (default: the class's first of :attr:`TASKS`). Synonyms that optimum
+            uses are accepted too (it calls ``image-feature-extraction`` ``feature-extraction``).
+        int_dtype, float_dtype: Dummy input dtypes, as in optimum.
+        preprocessors: Accepted because optimum's exporters pass them; kept as ``_preprocessors`` like optimum does.
+        use_past: Accepted because optimum's task registry may pass it; must be ``False`` (no key/value cache).
+        inputs: The head's inputs, name -> dynamic axes (``{"pixel_values": {0: "batch_size"}}``), in the model's
+            argument order, as its task spec declares them; default :attr:`DEFAULT_INPUTS`. Every name must be one
+            the class's dummy input generators can make.
+        output_hidden_states: Also export every hidden state, as outputs ``hidden_states.0``, ``hidden_states.1``,
+            ... (optimum's names for a flattened tuple). The Gradio Space reads LeNet-5's C1 feature maps this way.
+        num_hidden_states: How many hidden states the model returns; required with ``output_hidden_states``.
+            Architectures differ, so it is read off the model (:func:`count_hidden_states`), not declared here.
+    """
+
+    #: The tasks this config exports; the first is the default.
+    TASKS: tuple[str, ...] = ()
+    #: The inputs when the task spec gives none, name -> dynamic axes.
+    DEFAULT_INPUTS: dict[str, dict[int, str]] = {}
+    #: The output that carries the task's result, and its dynamic axes.
+    MAIN_OUTPUT: str = ""
+    MAIN_OUTPUT_AXES: dict[int, str] = BATCH_AXES
+    #: The dynamic axes of each hidden state.
+    HIDDEN_STATES_AXES: dict[int, str] = BATCH_AXES
+    #: Config fields the dummy input generators read; checked up front for a clear error.
+    REQUIRED_CONFIG_FIELDS: tuple[str, ...] = ()
     # 18 is the opset torch's dynamo exporter is built on (lower ones go through a lossy version converter), and one
-    # optimum-onnx's legacy exporter also handles.
+    # optimum-onnx's exporter also handles.
     DEFAULT_ONNX_OPSET = 18
     # Measured differences are ~1e-7 (float32 reordering); 1e-4 leaves room for larger presets and still flags any
     # real mismatch, which shows up as differences of 1e-2 or more.
     ATOL_FOR_VALIDATION = 1e-4
-    NORMALIZED_CONFIG_CLASS = NormalizedVisionConfig.with_args(image_size="image_size", num_channels="num_channels")
-    DUMMY_INPUT_GENERATOR_CLASSES = (DummyVisionInputGenerator,)
 
     def __init__(
         self,
         config: PretrainedConfig,
-        task: str = "image-classification",
+        task: str | None = None,
         int_dtype: str = "int64",
         float_dtype: str = "fp32",
         preprocessors: list[Any] | None = None,
         use_past: bool = False,
+        inputs: dict[str, dict[int, str]] | None = None,
         output_hidden_states: bool = False,
+        num_hidden_states: int | None = None,
     ) -> None:
-        model_type = getattr(config, "model_type", None)
-        if model_type != self.MODEL_TYPE:
-            raise ValueError(
-                f"{type(self).__name__} exports {self.MODEL_TYPE!r} models, got a config of model_type {model_type!r}."
-            )
-        if task not in self.SUPPORTED_TASKS:
-            raise ValueError(_unsupported_task_message(self.MODEL_TYPE, task, self.SUPPORTED_TASKS))
+        name = type(self).__name__
+        task = self.TASKS[0] if task is None else task
+        if task not in self.TASKS:
+            raise ValueError(f"{name} exports the {' or '.join(map(repr, self.TASKS))} task, got {task!r}.")
         if use_past:
-            raise ValueError(f"`use_past=True` is not supported: {self.MODEL_TYPE} models have no key/value cache.")
+            raise ValueError(f"`use_past=True` is not supported: {name} exports models without a key/value cache.")
+        missing = [field for field in self.REQUIRED_CONFIG_FIELDS if getattr(config, field, None) is None]
+        if missing:
+            raise ValueError(f"{name} needs {', '.join(f'`{f}`' for f in missing)} in the model's config.")
+        if output_hidden_states and (
+            isinstance(num_hidden_states, bool) or not isinstance(num_hidden_states, int) or num_hidden_states < 1
+        ):
+            raise ValueError(
+                "`output_hidden_states=True` needs `num_hidden_states`, the length of the model's hidden_states "
+                f"tuple (count_hidden_states(model, export_config) reads it off the model), got {num_hidden_states!r}."
+            )
         if HAS_OPTIMUM_ONNX:
             super().__init__(
                 config, task=task, int_dtype=int_dtype, float_dtype=float_dtype, preprocessors=preprocessors
@@ -102,23 +169,40 @@ class HfdlImageClassificationExportConfig(_ExporterBase):
             super().__init__(config, task=task, int_dtype=int_dtype, float_dtype=float_dtype)
             self._preprocessors = preprocessors
         self.use_past = False
+        self._inputs = self._check_inputs(self.DEFAULT_INPUTS if inputs is None else inputs)
         self.output_hidden_states = bool(output_hidden_states)
+        self.num_hidden_states = num_hidden_states if output_hidden_states else None
 
-    @property
-    def num_hidden_states(self) -> int:
-        """How many tensors the model's ``hidden_states`` tuple holds for this config."""
-        raise NotImplementedError(f"{type(self).__name__} must define `num_hidden_states`.")
+    def _check_inputs(self, inputs: dict[str, dict[int, str]]) -> dict[str, dict[int, str]]:
+        """Check that every input has a batch axis and that the class's generators can make a dummy value of it."""
+        name = type(self).__name__
+        makeable = [n for generator in self.DUMMY_INPUT_GENERATOR_CLASSES for n in generator.SUPPORTED_INPUT_NAMES]
+        if not inputs:
+            raise ValueError(f"{name} needs at least one input.")
+        checked = {}
+        for input_name, axes in inputs.items():
+            if input_name not in makeable:
+                raise ValueError(
+                    f"{name} cannot make dummy values of input {input_name!r}; its generators make: "
+                    f"{', '.join(makeable)}."
+                )
+            axes = {int(axis): str(axis_name) for axis, axis_name in dict(axes).items()}  # JSON gives "0": ...
+            if axes.get(0) != "batch_size":
+                raise ValueError(
+                    f"Input {input_name!r} must have a dynamic batch axis {{0: 'batch_size'}}, got {axes}."
+                )
+            checked[input_name] = axes
+        return checked
 
     @property
     def inputs(self) -> dict[str, dict[int, str]]:
-        return OrderedDict({"pixel_values": {0: "batch_size"}})
+        return {input_name: dict(axes) for input_name, axes in self._inputs.items()}
 
     @property
     def outputs(self) -> dict[str, dict[int, str]]:
-        outputs = OrderedDict({"logits": {0: "batch_size"}})
-        if self.output_hidden_states:
-            for index in range(self.num_hidden_states):
-                outputs[f"hidden_states.{index}"] = {0: "batch_size"}
+        outputs = {self.MAIN_OUTPUT: dict(self.MAIN_OUTPUT_AXES)}
+        for index in range(self.num_hidden_states or 0):
+            outputs[f"hidden_states.{index}"] = dict(self.HIDDEN_STATES_AXES)
         return outputs
 
     @property
@@ -130,91 +214,141 @@ class HfdlImageClassificationExportConfig(_ExporterBase):
         return override
 
 
-class MLPExportConfig(HfdlImageClassificationExportConfig):
-    """The MLP's image head. Its ``tabular-regression`` head is not exported: transformers has no Auto class for it,
-    so neither exporter can load it by task (see :data:`NOT_EXPORTED`)."""
+class ImageClassificationExportConfig(HfdlExportConfig):
+    """An image classifier: ``pixel_values`` (batch, channels, side, side) in, ``logits`` (batch, labels) out.
 
-    MODEL_TYPE = "hfdl-mlp"
+    Only the batch axis is dynamic: hfdl's image models check ``(channels, image_size, image_size)`` against their
+    config, so those sides are fixed by the checkpoint, not by the caller.
+    """
 
-    @property
-    def num_hidden_states(self) -> int:
-        return 1 + len(self._config.hidden_sizes)  # the flattened input, then one per hidden layer
-
-
-class LeNet5ExportConfig(HfdlImageClassificationExportConfig):
-    """LeNet-5; with hidden states, ``hidden_states.0`` is C1's feature maps (batch, C1, H - k + 1, W - k + 1)."""
-
-    MODEL_TYPE = "hfdl-lenet5"
-
-    @property
-    def num_hidden_states(self) -> int:
-        return 6  # C1, S2, C3, S4 feature maps, then C5 and F6
+    TASKS = ("image-classification",)
+    DEFAULT_INPUTS = {"pixel_values": BATCH_AXES}
+    MAIN_OUTPUT = "logits"
+    REQUIRED_CONFIG_FIELDS = ("num_channels", "image_size")
+    NORMALIZED_CONFIG_CLASS = NormalizedVisionConfig.with_args(image_size="image_size", num_channels="num_channels")
+    DUMMY_INPUT_GENERATOR_CLASSES = (DummyVisionInputGenerator,)
 
 
-#: model_type -> export config class; one entry per hfdl architecture (checked against the registry by the tests).
-EXPORT_CONFIG_CLASSES: dict[str, type[HfdlImageClassificationExportConfig]] = {
-    config_class.MODEL_TYPE: config_class for config_class in (MLPExportConfig, LeNet5ExportConfig)
+class ImageFeatureExtractionExportConfig(ImageClassificationExportConfig):
+    """A base model over images: ``pixel_values`` in, ``last_hidden_state`` out (LeNet-5's F6: (batch, 84))."""
+
+    TASKS = ("image-feature-extraction", "feature-extraction")
+    MAIN_OUTPUT = "last_hidden_state"
+
+
+class FeatureVectorExportConfig(HfdlExportConfig):
+    """A base model over flat feature vectors: ``input_features`` (batch, input_size) in, ``last_hidden_state`` out."""
+
+    TASKS = ("feature-extraction",)
+    DEFAULT_INPUTS = {"input_features": BATCH_AXES}
+    MAIN_OUTPUT = "last_hidden_state"
+    REQUIRED_CONFIG_FIELDS = ("input_size",)
+    NORMALIZED_CONFIG_CLASS = NormalizedConfig.with_args(input_size="input_size", allow_new=True)
+    DUMMY_INPUT_GENERATOR_CLASSES = (DummyFeatureVectorInputGenerator,)
+
+
+class TextFeatureExtractionExportConfig(HfdlExportConfig):
+    """A text encoder: ``input_ids`` and ``attention_mask`` (batch, sequence) in, ``last_hidden_state``
+    (batch, sequence, hidden) out; batch and sequence length are dynamic everywhere."""
+
+    TASKS = ("feature-extraction",)
+    DEFAULT_INPUTS = {"input_ids": TEXT_AXES, "attention_mask": TEXT_AXES}
+    MAIN_OUTPUT = "last_hidden_state"
+    MAIN_OUTPUT_AXES = TEXT_AXES
+    HIDDEN_STATES_AXES = TEXT_AXES
+    REQUIRED_CONFIG_FIELDS = ("vocab_size",)
+    NORMALIZED_CONFIG_CLASS = NormalizedTextConfig
+    DUMMY_INPUT_GENERATOR_CLASSES = (DummyTextInputGenerator,)
+
+
+class TextClassificationExportConfig(TextFeatureExtractionExportConfig):
+    """A sequence classifier over text: ``logits`` (batch, labels) out."""
+
+    TASKS = ("text-classification",)
+    MAIN_OUTPUT = "logits"
+    MAIN_OUTPUT_AXES = BATCH_AXES
+
+
+class TextGenerationExportConfig(TextFeatureExtractionExportConfig):
+    """A causal language model without key/value cache: ``logits`` (batch, sequence, vocab) out, one step per call."""
+
+    TASKS = ("text-generation",)
+    MAIN_OUTPUT = "logits"
+
+
+#: Class name -> export config class: what a ``TaskSpec.export_config`` may name.
+EXPORT_CONFIG_CLASSES: dict[str, type[HfdlExportConfig]] = {
+    config_class.__name__: config_class
+    for config_class in (
+        ImageClassificationExportConfig,
+        ImageFeatureExtractionExportConfig,
+        FeatureVectorExportConfig,
+        TextFeatureExtractionExportConfig,
+        TextClassificationExportConfig,
+        TextGenerationExportConfig,
+    )
 }
 
-#: (model_type, task) heads that exist in hfdl but are deliberately not exported, and why.
-NOT_EXPORTED: dict[tuple[str, str], str] = {
-    ("hfdl-mlp", "tabular-regression"): (
-        "transformers has no Auto class for tabular regression, so the head cannot be loaded by task "
-        "(nor by optimum's exporter); use MLPForRegression in PyTorch"
-    ),
-}
+
+def get_export_config(config: PretrainedConfig, export_config: str, **kwargs: Any) -> HfdlExportConfig:
+    """Build the export config named ``export_config`` (a task spec's ``export_config``) for a model's ``config``.
+
+    ``kwargs`` go to the class (``task``, ``inputs``, ``output_hidden_states``, ``num_hidden_states``,
+    ``preprocessors``, ...); see :class:`HfdlExportConfig`.
+    """
+    if export_config not in EXPORT_CONFIG_CLASSES:
+        raise ValueError(
+            f"No export config named {export_config!r} in hfdl.export.configs; known: "
+            f"{', '.join(EXPORT_CONFIG_CLASSES)}."
+        )
+    return EXPORT_CONFIG_CLASSES[export_config](config, **kwargs)
 
 
-def _unsupported_task_message(model_type: str, task: str, supported: tuple[str, ...]) -> str:
-    reason = NOT_EXPORTED.get((model_type, task))
-    message = f"Cannot export the {task!r} task of {model_type!r}; exportable tasks: {', '.join(supported)}."
-    return f"{message} ({reason}.)" if reason else message
+def count_hidden_states(model: Any, export_config: HfdlExportConfig) -> int:
+    """The length of ``model``'s ``hidden_states`` tuple: one forward pass on the export config's dummy inputs.
+
+    LeNet-5 returns its six layers' activations, an MLP its input and each hidden layer's: the count depends on
+    the architecture and its config, so both exporters read it off the model rather than keep a table of it.
+    """
+    import torch  # both exporters' venvs have it; importing this module needs optimum only
+
+    inputs = export_config.generate_dummy_inputs(framework="pt", batch_size=1)
+    with torch.no_grad():
+        outputs = model(
+            **{n: v.to(model.device) for n, v in inputs.items()}, output_hidden_states=True, return_dict=True
+        )
+    hidden_states = getattr(outputs, "hidden_states", None)
+    if not hidden_states:
+        raise ValueError(f"{type(model).__name__} returns no `hidden_states`; export it without hidden states.")
+    return len(hidden_states)
 
 
-def exportable_tasks() -> dict[str, tuple[str, ...]]:
-    """model_type -> the tasks that can be exported, e.g. ``{"hfdl-lenet5": ("image-classification",)}``."""
-    return {model_type: cls.SUPPORTED_TASKS for model_type, cls in EXPORT_CONFIG_CLASSES.items()}
+def register_with_optimum_tasks_manager(
+    model_type: str, task: str, export_config: str, inputs: dict[str, dict[int, str]] | None = None
+) -> None:
+    """Register an hfdl head with optimum-onnx's ``TasksManager``, so Optimum's own entry points find its config.
 
+    Afterwards ``ORTModelForImageClassification.from_pretrained(checkpoint, export=True, trust_remote_code=True)``
+    (or ``main_export`` without ``custom_onnx_configs``) exports an hfdl checkpoint like any model optimum knows.
+    Registration is process-wide and replaces an earlier one for the same model type and task.
 
-def get_export_config(
-    config: PretrainedConfig,
-    task: str,
-    *,
-    output_hidden_states: bool = False,
-    preprocessors: list[Any] | None = None,
-) -> HfdlImageClassificationExportConfig:
-    """Build the export config of a model from its config and task (the one entry point both exporters use).
+    Args:
+        model_type: The checkpoint's ``model_type`` (``hfdl-lenet5``).
+        task: Its task as optimum names it (optimum calls ``image-feature-extraction`` ``feature-extraction``).
+        export_config: The export config class name, from the head's task spec.
+        inputs: The head's inputs and dynamic axes, from its task spec (default: the class's).
 
     Raises:
-        ValueError: If the ``model_type`` is not an hfdl architecture or the task is not exportable for it.
-    """
-    model_type = getattr(config, "model_type", None)
-    if model_type not in EXPORT_CONFIG_CLASSES:
-        raise ValueError(
-            f"No hfdl export config for model_type {model_type!r}; known: {', '.join(sorted(EXPORT_CONFIG_CLASSES))}."
-        )
-    config_class = EXPORT_CONFIG_CLASSES[model_type]
-    if task not in config_class.SUPPORTED_TASKS:
-        raise ValueError(_unsupported_task_message(model_type, task, config_class.SUPPORTED_TASKS))
-    return config_class(config, task=task, preprocessors=preprocessors, output_hidden_states=output_hidden_states)
-
-
-def register_with_optimum_tasks_manager() -> list[tuple[str, str]]:
-    """Register every config with optimum's ``TasksManager`` for the ``onnx`` backend and return what was registered.
-
-    With optimum-onnx installed this makes ``ORTModelForImageClassification.from_pretrained(src, export=True)`` and
-    ``main_export`` find hfdl's configs without ``custom_onnx_configs``. Registration is process-wide and idempotent.
-    Without optimum-onnx there is no exporter that reads the registry, so nothing is registered and ``[]`` comes
-    back (and optimum 2.3 core's ``optimum.exporters.tasks`` does not even import on transformers 5 without
-    ``requests``, which huggingface_hub 1.x no longer pulls in).
+        ImportError: Without optimum-onnx, which has the task registry's exporters (it needs transformers < 4.58).
     """
     if not HAS_OPTIMUM_ONNX:
-        return []
+        raise ImportError(
+            "register_with_optimum_tasks_manager needs optimum-onnx (pip install optimum-onnx), whose exporter reads "
+            "optimum's task registry; it requires transformers < 4.58. hfdl's own exporter needs no registration."
+        )
     from optimum.exporters.tasks import TasksManager
 
-    register = TasksManager.create_register("onnx", overwrite_existing=True)
-    registered = []
-    for model_type, config_class in EXPORT_CONFIG_CLASSES.items():
-        register(model_type, *config_class.SUPPORTED_TASKS)(config_class)
-        registered += [(model_type, task) for task in config_class.SUPPORTED_TASKS]
-    return registered
+    if export_config not in EXPORT_CONFIG_CLASSES:
+        raise ValueError(f"No export config named {export_config!r}; known: {', '.join(EXPORT_CONFIG_CLASSES)}.")
+    constructor = functools.partial(EXPORT_CONFIG_CLASSES[export_config], inputs=inputs)
+    TasksManager.create_register("onnx", overwrite_existing=True)(model_type, task)(constructor)

@@ -1,55 +1,73 @@
-"""Run an exported hfdl image classifier in onnxruntime behind the PyTorch model's interface.
+"""Run an exported hfdl model in onnxruntime behind the PyTorch model's interface.
 
-Optimum's ``ORTModelForImageClassification`` does this job in optimum-onnx, which cannot be installed beside
-transformers 5; this class is the small part hfdl needs: load ``model.onnx`` + ``config.json`` from the folder
-:func:`~hfdl.export.export_onnx` writes, take ``pixel_values`` as a tensor or array, and return the same
-``ImageClassifierOutputWithNoAttention`` (torch tensors) as the PyTorch model, with ``hidden_states`` when the graph
-was exported with them. The graph itself carries no input checks (they run in Python while tracing), so the
-shape and dtype checks of the PyTorch model are repeated here from the config.
+Optimum's ``ORTModel*`` classes do this job in optimum-onnx, which cannot be installed beside transformers 5; these
+are the small part hfdl needs. :class:`ORTModel` loads ``model.onnx`` + ``config.json`` from the folder
+:func:`~hfdl.export.export_onnx` writes, finds the head's task spec through the registry (from the saved
+``architectures``), takes the spec's inputs as tensors or arrays, and returns the same ``ModelOutput`` (torch
+tensors) as the PyTorch model, with ``hidden_states`` when the graph was exported with them. The graph carries no
+input checks (they run in Python while tracing), so the PyTorch model's shape and dtype checks are repeated here
+from the task spec. One class per task family on top says which tasks it serves and what it returns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import onnxruntime
 import torch
 from transformers import AutoConfig, PretrainedConfig
-from transformers.modeling_outputs import ImageClassifierOutputWithNoAttention
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithNoAttention,
+    ImageClassifierOutputWithNoAttention,
+)
+from transformers.utils import ModelOutput
 
-from ..layers.inputs import check_image_tensor
+from ..layers.hfdl_utils import check_float_tensor
+from ..specs import InputSpec, TaskSpec
 from .onnx import ONNX_WEIGHTS_NAME
 
 HIDDEN_STATES_PREFIX = "hidden_states."
+#: onnxruntime's input types -> the numpy dtype fed to them.
+_FEED_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
 
 
-class ORTModelForImageClassification:
-    """An onnxruntime session with the call signature of hfdl's ``*ForImageClassification`` models.
+class ORTModel:
+    """An onnxruntime session with the call signature of the PyTorch head it was exported from.
 
-    Build it with :meth:`from_pretrained`. ``config`` is the exported model's config, ``session`` the
-    ``onnxruntime.InferenceSession``; calling the object runs :meth:`forward`.
+    Build it with :meth:`from_pretrained` on a subclass (``ORTModel.from_pretrained`` itself picks the subclass
+    that serves the saved head). Attributes: ``config`` (the exported model's config), ``task`` (its
+    :class:`~hfdl.specs.TaskSpec`), ``session`` (the ``onnxruntime.InferenceSession``), ``input_names`` and
+    ``output_names`` (the graph's), ``main_input_name``. Calling the object runs :meth:`forward`.
     """
 
-    main_input_name = "pixel_values"
+    #: task -> the ModelOutput class a subclass returns for it (the PyTorch heads' own classes).
+    output_classes: ClassVar[dict[str, type[ModelOutput]]] = {}
 
-    def __init__(self, session: onnxruntime.InferenceSession, config: PretrainedConfig, model_dir: Path) -> None:
+    def __init__(
+        self, session: onnxruntime.InferenceSession, config: PretrainedConfig, task: TaskSpec, model_dir: Path
+    ) -> None:
         self.session = session
         self.config = config
+        self.task = task
         self.model_dir = model_dir
         self.input_names = [node.name for node in session.get_inputs()]
         self.output_names = [node.name for node in session.get_outputs()]
-        if self.input_names != [self.main_input_name] or "logits" not in self.output_names:
+        if self.input_names != task.input_names or task.main_output not in self.output_names:
             raise ValueError(
-                f"{model_dir / ONNX_WEIGHTS_NAME} takes {self.input_names} and returns {self.output_names}; an image "
-                "classifier graph takes ['pixel_values'] and returns 'logits' (export it with hfdl.export.export_onnx)."
+                f"{model_dir / ONNX_WEIGHTS_NAME} takes {self.input_names} and returns {self.output_names}; a "
+                f"{task.task!r} graph of {task.model_class.__name__} takes {task.input_names} and returns "
+                f"{task.main_output!r} (export it with hfdl.export.export_onnx)."
             )
+        self.main_input_name = task.input_names[0]
         self.hidden_state_names = sorted(
             (name for name in self.output_names if name.startswith(HIDDEN_STATES_PREFIX)),
             key=lambda name: int(name[len(HIDDEN_STATES_PREFIX) :]),
         )
-        self._input_dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+        self._feed_dtypes = {node.name: _FEED_DTYPES.get(node.type) for node in session.get_inputs()}
 
     @classmethod
     def from_pretrained(
@@ -57,7 +75,7 @@ class ORTModelForImageClassification:
         model_dir: str | Path,
         providers: Sequence[str] | None = None,
         session_options: onnxruntime.SessionOptions | None = None,
-    ) -> ORTModelForImageClassification:
+    ) -> ORTModel:
         """Load ``model_dir/model.onnx`` and ``model_dir/config.json`` (an :func:`~hfdl.export.export_onnx` folder).
 
         Args:
@@ -67,7 +85,7 @@ class ORTModelForImageClassification:
 
         Raises:
             FileNotFoundError: If the folder has no ``model.onnx``.
-            ValueError: If ``model.onnx`` is not a readable ONNX graph, or not an image classifier's.
+            ValueError: If ``model.onnx`` is not a readable ONNX graph, or not one of a head this class serves.
         """
         model_dir = Path(model_dir)
         onnx_path = model_dir / ONNX_WEIGHTS_NAME
@@ -81,69 +99,137 @@ class ORTModelForImageClassification:
         if not providers or unknown:
             raise ValueError(f"Unknown or empty `providers` {providers}; available here: {', '.join(available)}.")
         config = AutoConfig.from_pretrained(model_dir)
+        model_class, task = cls._resolve_task(config, model_dir)
         try:
             session = onnxruntime.InferenceSession(str(onnx_path), sess_options=session_options, providers=providers)
         except Exception as error:  # onnxruntime raises its own (pybind) classes: InvalidProtobuf, Fail, ...
             raise ValueError(f"{onnx_path} is not a valid ONNX model that onnxruntime can load: {error}") from error
-        return cls(session, config, model_dir)
+        return model_class(session, config, task, model_dir)
 
-    def __call__(
-        self,
-        pixel_values: torch.Tensor | np.ndarray,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> ImageClassifierOutputWithNoAttention | tuple:
-        return self.forward(pixel_values, output_hidden_states=output_hidden_states, return_dict=return_dict, **kwargs)
+    @classmethod
+    def _resolve_task(cls, config: PretrainedConfig, model_dir: Path) -> tuple[type[ORTModel], TaskSpec]:
+        """The saved head's task spec (from ``architectures``, else the one head this class serves) and its class."""
+        from ..registry import get_architecture
+
+        spec = get_architecture(config.model_type)
+        saved = [t for t in spec.tasks if t.model_class.__name__ in (config.architectures or [])]
+        serving = [c for c in ORT_MODEL_CLASSES if issubclass(c, cls)]
+        served = [t for t in spec.tasks if any(t.task in c.output_classes for c in serving)]
+        task = saved[0] if saved else (served[0] if len(served) == 1 else None)
+        if task is None:
+            raise ValueError(
+                f"{model_dir}/config.json names no head of {spec.name} (architectures {config.architectures}); "
+                "export the model with hfdl.export.export_onnx, which records it."
+            )
+        model_class = next((c for c in ORT_MODEL_CLASSES if task.task in c.output_classes), None)
+        if model_class is None or not issubclass(model_class, cls):
+            hint = f"; load it with {model_class.__name__}" if model_class is not None else ""
+            raise ValueError(
+                f"{model_dir} holds a {task.task!r} graph ({task.model_class.__name__}), which {cls.__name__} does "
+                f"not serve{hint}."
+            )
+        return model_class, task
+
+    def __call__(self, *inputs: Any, **kwargs: Any) -> ModelOutput | tuple:
+        return self.forward(*inputs, **kwargs)
 
     def forward(
-        self,
-        pixel_values: torch.Tensor | np.ndarray,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> ImageClassifierOutputWithNoAttention | tuple:
-        """Classify a batch ``(batch_size, num_channels, image_size, image_size)``, like the PyTorch model.
+        self, *inputs: Any, output_hidden_states: bool | None = None, return_dict: bool | None = None, **kwargs: Any
+    ) -> ModelOutput | tuple:
+        """Run the graph on the head's inputs (positional in the spec's order, or by name), like the PyTorch model.
 
-        ``hidden_states`` come back when the graph has them, unless ``output_hidden_states=False``. Other keyword
-        arguments are ignored, as the PyTorch models do; ``labels`` are refused because no loss is computed here.
+        ``hidden_states`` come back when the graph has them, unless ``output_hidden_states=False``. A missing
+        ``attention_mask`` means "attend to every token", as in transformers. Other keyword arguments are ignored,
+        as the PyTorch models do; ``labels`` are refused because no loss is computed here.
         """
         if kwargs.get("labels") is not None:
-            raise ValueError("The ONNX model computes no loss; drop `labels` (compute the loss from `logits`).")
+            raise ValueError(
+                f"The ONNX model computes no loss; drop `labels` (compute the loss from `{self.task.main_output}`)."
+            )
+        if len(inputs) > len(self.task.inputs):
+            raise ValueError(f"Got {len(inputs)} positional inputs; the graph takes {self.input_names}.")
         if output_hidden_states and not self.hidden_state_names:
             raise ValueError(
                 "This graph was exported without hidden states; re-export with "
                 "export_onnx(..., output_hidden_states=True) to get them."
             )
+        values = {**dict(zip(self.input_names, inputs)), **{n: kwargs[n] for n in self.input_names if n in kwargs}}
+        feeds = {}
+        for spec in self.task.inputs:
+            value = values.get(spec.name)
+            if value is None and spec.kind == "attention_mask" and feeds:
+                value = np.ones(next(iter(feeds.values())).shape, dtype=np.int64)
+            if value is None:
+                raise ValueError(f"Missing input `{spec.name}`; the graph takes {self.input_names}.")
+            feeds[spec.name] = self._check_input(spec, value)
+
         want_hidden = bool(self.hidden_state_names) and output_hidden_states is not False
+        names = [self.task.main_output, *(self.hidden_state_names if want_hidden else [])]
+        results = [torch.from_numpy(value) for value in self.session.run(names, feeds)]
+        main, hidden_states = results[0], (tuple(results[1:]) if want_hidden else None)
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        array = self._check_pixel_values(pixel_values)
-        names = ["logits", *(self.hidden_state_names if want_hidden else [])]
-        values = [torch.from_numpy(value) for value in self.session.run(names, {self.main_input_name: array})]
-        logits, hidden_states = values[0], (tuple(values[1:]) if want_hidden else None)
         if not return_dict:
-            return tuple(v for v in (logits, hidden_states) if v is not None)
-        return ImageClassifierOutputWithNoAttention(logits=logits, hidden_states=hidden_states)
+            return tuple(v for v in (main, hidden_states) if v is not None)
+        return self.output_classes[self.task.task](**{self.task.main_output: main, "hidden_states": hidden_states})
 
-    def _check_pixel_values(self, pixel_values: object) -> np.ndarray:
-        """The PyTorch model's own input check (``check_image_tensor``), for tensors and arrays; returns the feed.
+    def _check_input(self, spec: InputSpec, value: object) -> np.ndarray:
+        """The PyTorch model's own input check for ``spec`` (tensors and arrays alike); returns the feed.
 
-        The graph holds no trace of the model's checks (they run only while tracing), so they run here instead;
+        Float inputs of fixed size (images, feature vectors) go through the models' ``check_float_tensor``, so the
+        message is the one PyTorch gives; inputs with a free axis (text) are checked for rank, dtype and token range.
         onnxruntime also needs a non-empty batch.
         """
-        num_channels, image_size = self.config.num_channels, self.config.image_size
-        if isinstance(pixel_values, np.ndarray):
-            pixel_values = torch.from_numpy(pixel_values)
-        check_image_tensor(pixel_values, num_channels, image_size)
-        if not len(pixel_values):
-            raise ValueError(
-                f"`pixel_values` must have shape (batch_size, {num_channels}, {image_size}, {image_size}) with "
-                "batch_size >= 1, got an empty batch."
-            )
-        return np.ascontiguousarray(pixel_values.detach().cpu().numpy(), dtype=self._input_dtype)
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(value)
+        sample_shape = spec.shape(self.config)
+        axes = [spec.dynamic_axes.get(axis + 1, str(size)) for axis, size in enumerate(sample_shape)]
+        expected = f"(batch_size, {', '.join(axes)})"
+        if spec.kind == "float" and len(spec.dynamic_axes) == 1:
+            check_float_tensor(spec.name, value, sample_shape, ", ".join(axes))
+        else:
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(
+                    f"`{spec.name}` must be a torch.Tensor of shape {expected}, got {type(value).__name__}."
+                )
+            if value.is_floating_point() != (spec.kind == "float") or value.is_complex():
+                kind = "a floating point" if spec.kind == "float" else "an integer"
+                raise ValueError(f"`{spec.name}` must be {kind} tensor of shape {expected}, got dtype {value.dtype}.")
+            static = {axis + 1: size for axis, size in enumerate(sample_shape) if axis + 1 not in spec.dynamic_axes}
+            if value.dim() != len(sample_shape) + 1 or any(value.shape[axis] != size for axis, size in static.items()):
+                raise ValueError(f"`{spec.name}` must have shape {expected}, got {tuple(value.shape)}.")
+            if spec.kind == "token_ids" and value.numel():
+                vocab_size = spec.vocab_size(self.config)
+                low, high = int(value.min()), int(value.max())
+                if low < 0 or high >= vocab_size:
+                    raise ValueError(f"`{spec.name}` must hold token ids in [0, {vocab_size}), got [{low}, {high}].")
+        if not len(value):
+            raise ValueError(f"`{spec.name}` must have shape {expected} with batch_size >= 1, got an empty batch.")
+        dtype = self._feed_dtypes.get(spec.name) or (np.float32 if spec.kind == "float" else np.int64)
+        return np.ascontiguousarray(value.detach().cpu().numpy(), dtype=dtype)
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}({self.config.model_type}, dir={str(self.model_dir)!r}, "
+            f"{type(self).__name__}({self.config.model_type}, {self.task.task}, dir={str(self.model_dir)!r}, "
             f"providers={self.session.get_providers()}, outputs={self.output_names})"
         )
+
+
+class ORTModelForImageClassification(ORTModel):
+    """An exported image classifier: ``pixel_values`` in, ``ImageClassifierOutputWithNoAttention`` out."""
+
+    output_classes: ClassVar[dict[str, type[ModelOutput]]] = {
+        "image-classification": ImageClassifierOutputWithNoAttention
+    }
+
+
+class ORTModelForFeatureExtraction(ORTModel):
+    """An exported base model (over images, feature vectors or text): ``last_hidden_state`` (and hidden states)."""
+
+    output_classes: ClassVar[dict[str, type[ModelOutput]]] = {
+        "feature-extraction": BaseModelOutput,
+        "image-feature-extraction": BaseModelOutputWithNoAttention,
+    }
+
+
+#: The task-serving classes, which ``ORTModel.from_pretrained`` chooses from.
+ORT_MODEL_CLASSES: tuple[type[ORTModel], ...] = (ORTModelForImageClassification, ORTModelForFeatureExtraction)

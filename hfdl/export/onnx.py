@@ -2,15 +2,16 @@
 
 Why not Optimum's ``main_export``: it lives in optimum-onnx, which pins ``transformers<4.58`` (see
 ``tests/optimum_lane`` for that lane). This exporter uses the same export configs (:mod:`hfdl.export.configs`) with
-transformers 5: the config generates the dummy inputs and names the inputs, outputs and dynamic axes; torch's
-dynamo exporter (``torch.export`` underneath) writes the graph; onnxruntime then runs it next to PyTorch on a batch
-of a *different* size than the export's, which proves the batch axis really is dynamic. Nothing reaches
-``output_dir`` until that check passed.
+transformers 5. The head's :class:`~hfdl.specs.TaskSpec` (found through the registry) names its export config and
+gives its inputs with their dynamic axes; the config generates the dummy inputs and names the outputs; torch's
+dynamo exporter (``torch.export`` underneath) writes the graph; onnxruntime then runs it next to PyTorch on inputs
+of *other* sizes than the export's (another batch size, another sequence length for text), which proves the
+dynamic axes really are dynamic. Nothing reaches ``output_dir`` until that check passed.
 
-The models' input checks (``check_image_tensor``) need no ``torch._check``: they test ``dim()`` and the
-channel/side dimensions, which stay static under ``torch.export``; the symbolic batch dimension is never compared.
-The checks run while tracing and leave no trace in the graph, so :class:`~hfdl.export.ORTModelForImageClassification`
-repeats them in front of onnxruntime.
+The models' input checks (``check_float_tensor``) need no ``torch._check``: they test ``dim()`` and the static
+dimensions, which stay static under ``torch.export``; the symbolic batch dimension is never compared. The checks
+run while tracing and leave no trace in the graph, so :class:`~hfdl.export.ORTModel` repeats them in front of
+onnxruntime.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from __future__ import annotations
 import copy
 import math
 import os
+import random
 import shutil
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,16 +31,20 @@ import onnx
 import onnxruntime
 import torch
 from torch import nn
-from transformers import AutoConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import cached_file
 
-from .configs import HfdlImageClassificationExportConfig, get_export_config
+from ..specs import TaskSpec
+from .configs import HfdlExportConfig, count_hidden_states, get_export_config
 
 ONNX_WEIGHTS_NAME = "model.onnx"
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
-#: The batch size the graph is traced with and the (different) one it is validated with.
-EXPORT_BATCH_SIZE = 2
-VALIDATION_BATCH_SIZE = 3
+#: The input sizes the graph is traced with and the (different) ones it is validated with; sequence lengths only
+#: matter to text inputs (image and vector inputs have no free axis besides the batch).
+EXPORT_SHAPES = {"batch_size": 2, "sequence_length": 16}
+VALIDATION_SHAPES = {"batch_size": 3, "sequence_length": 9}
+EXPORT_BATCH_SIZE = EXPORT_SHAPES["batch_size"]
+VALIDATION_BATCH_SIZE = VALIDATION_SHAPES["batch_size"]
 #: The dynamo exporter implements opset 18 and later; older ones go through a converter that may fail silently.
 MIN_OPSET = 18
 
@@ -48,13 +55,14 @@ class OnnxValidationError(ValueError):
 
 @dataclass(frozen=True)
 class OnnxExportResult:
-    """What :func:`export_onnx` wrote and how well the graph matched PyTorch on the validation batch.
+    """What :func:`export_onnx` wrote and how well the graph matched PyTorch on the validation inputs.
 
-    ``max_abs_diff`` maps each output name to ``max |onnxruntime - pytorch|`` over the validation batch;
+    ``max_abs_diff`` maps each output name to ``max |onnxruntime - pytorch|`` over the validation inputs;
     ``validated`` is ``True`` only when every one of them is within ``atol`` (otherwise export raises instead).
     """
 
     onnx_path: Path
+    task: str
     input_names: list[str]
     output_names: list[str]
     max_abs_diff: dict[str, float]
@@ -87,7 +95,7 @@ class _ExportWrapper(nn.Module):
 
 
 def select_output(outputs: object, name: str) -> torch.Tensor:
-    """Pick ``logits`` or ``hidden_states.<i>`` out of a ``ModelOutput``."""
+    """Pick ``logits``, ``last_hidden_state`` or ``hidden_states.<i>`` out of a ``ModelOutput``."""
     field, _, index = name.partition(".")
     value = outputs[field]
     return value[int(index)] if index else value
@@ -96,27 +104,33 @@ def select_output(outputs: object, name: str) -> torch.Tensor:
 def export_onnx(
     model: PreTrainedModel | str | Path,
     output_dir: str | Path,
-    task: str | None = None,
+    task: str | TaskSpec | None = None,
     opset: int | None = None,
     output_hidden_states: bool = False,
     atol: float | None = None,
 ) -> OnnxExportResult:
-    """Export ``model`` to ``output_dir/model.onnx`` (one file, dynamic batch axis) and validate it in onnxruntime.
+    """Export ``model`` to ``output_dir/model.onnx`` (one file, dynamic axes) and validate it in onnxruntime.
 
     ``output_dir`` also receives the model's ``config.json`` (and ``preprocessor_config.json`` when the source
-    has one), so :meth:`ORTModelForImageClassification.from_pretrained` needs nothing else.
+    has one), so :meth:`ORTModel.from_pretrained <hfdl.export.ORTModel.from_pretrained>` needs nothing else.
 
     Args:
-        model: An hfdl model, or a directory (or cached Hub id) saved with ``save_pretrained``.
+        model: An hfdl model (any registered head, base models included), or a folder (or cached Hub id) saved with
+            ``save_pretrained``.
         output_dir: Where to write; created if missing, existing files of the same names are replaced.
-        task: The head to export; inferred from the model class (``pipeline_tag``) or the saved ``architectures``.
+        task: The head to export (``image-classification``, ``image-feature-extraction``, ...); by default the
+            model's own (its class, or a folder's saved ``architectures``, looked up in the registry). A
+            :class:`~hfdl.specs.TaskSpec` exports a model the registry does not know yet.
         opset: ONNX opset, at least 18; defaults to the export config's ``DEFAULT_ONNX_OPSET``.
         output_hidden_states: Also export ``hidden_states.0``, ``hidden_states.1``, ... (e.g. LeNet-5's C1 maps).
         atol: Largest allowed absolute difference per output; defaults to the export config's
             ``ATOL_FOR_VALIDATION``.
 
     Raises:
-        ValueError: For a model, task, opset or atol that cannot be exported (the message says what is allowed).
+        FileNotFoundError: If a folder is missing or has no config.json.
+        OSError: If a checkpoint's weights cannot be read (truncated or corrupt files).
+        ValueError: For a model, task, opset or atol that cannot be exported (the message says what is allowed);
+            a head that is not exported is refused with the reason its task spec gives.
         OnnxValidationError: If onnxruntime's outputs differ from PyTorch's; nothing is written to ``output_dir``.
     """
     max_opset = onnx.defs.onnx_opset_version()
@@ -129,36 +143,37 @@ def export_onnx(
     ):
         raise ValueError(f"`atol` must be a positive finite number, got {atol!r}.")
     model, task = _resolve_model(model, task)
-    export_config = get_export_config(model.config, task, output_hidden_states=output_hidden_states)
-    opset = export_config.DEFAULT_ONNX_OPSET if opset is None else opset
-    atol = export_config.ATOL_FOR_VALIDATION if atol is None else atol
     if model.dtype != torch.float32:
         raise ValueError(f"Only float32 models are exported, got {model.dtype}; call `model.float()` first.")
-
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"`output_dir` {output_dir} exists and is not a directory.")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    # A sibling temporary folder: same filesystem, so the final move is a rename, and a failure leaves nothing.
-    # (mkdir, not mkdtemp: mkdtemp's 0700 mode would stick to the renamed folder.)
-    staging_dir = output_dir.parent / f".{output_dir.name}.{uuid.uuid4().hex[:12]}.partial"
-    staging_dir.mkdir()
+
     was_training = model.training
+    model.eval()
     try:
-        model.eval()
-        input_names = list(export_config.inputs)
-        output_names = list(export_config.outputs)
-        _export_graph(model, export_config, staging_dir / ONNX_WEIGHTS_NAME, opset)
-        max_abs_diff = validate_onnx_model(model, export_config, staging_dir / ONNX_WEIGHTS_NAME, atol)
-        _write_side_files(model, staging_dir)
-        _move_into(staging_dir, output_dir)
+        export_config = export_config_for(model, task, output_hidden_states=output_hidden_states)
+        opset = export_config.DEFAULT_ONNX_OPSET if opset is None else opset
+        atol = export_config.ATOL_FOR_VALIDATION if atol is None else atol
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        # A sibling temporary folder: same filesystem, so the final move is a rename, and a failure leaves nothing.
+        # (mkdir, not mkdtemp: mkdtemp's 0700 mode would stick to the renamed folder.)
+        staging_dir = output_dir.parent / f".{output_dir.name}.{uuid.uuid4().hex[:12]}.partial"
+        staging_dir.mkdir()
+        try:
+            _export_graph(model, export_config, staging_dir / ONNX_WEIGHTS_NAME, opset)
+            max_abs_diff = validate_onnx_model(model, export_config, staging_dir / ONNX_WEIGHTS_NAME, atol)
+            _write_side_files(model, staging_dir)
+            _move_into(staging_dir, output_dir)
+        finally:
+            shutil.rmtree(staging_dir, ignore_errors=True)
     finally:
         model.train(was_training)
-        shutil.rmtree(staging_dir, ignore_errors=True)
     return OnnxExportResult(
         onnx_path=output_dir / ONNX_WEIGHTS_NAME,
-        input_names=input_names,
-        output_names=output_names,
+        task=task.task,
+        input_names=list(export_config.inputs),
+        output_names=list(export_config.outputs),
         max_abs_diff=max_abs_diff,
         atol=float(atol),
         validated=True,
@@ -168,59 +183,146 @@ def export_onnx(
     )
 
 
-def _resolve_model(model: PreTrainedModel | str | Path, task: str | None) -> tuple[PreTrainedModel, str]:
-    """Return the model to export and its task, loading it through the registry when given a directory."""
+def export_config_for(
+    model: PreTrainedModel, task: TaskSpec | None = None, output_hidden_states: bool = False
+) -> HfdlExportConfig:
+    """The export config of ``model``'s head: the class its task spec names, fed the spec's inputs.
+
+    With ``output_hidden_states``, the number of hidden states is read off the model by one forward pass.
+
+    Raises:
+        ValueError: If the head is not exported (with the task spec's reason), or its spec and export config
+            disagree on the main output.
+    """
+    task = _find_task(model) if task is None else task
+    _check_exported(task)
+    inputs = {spec.name: dict(spec.dynamic_axes) for spec in task.inputs}
+    export_config = get_export_config(model.config, task.export_config, task=task.task, inputs=inputs)
+    if export_config.MAIN_OUTPUT != task.main_output:
+        raise ValueError(
+            f"The task spec of {type(model).__name__} says its main output is {task.main_output!r}, but its export "
+            f"config {task.export_config} exports {export_config.MAIN_OUTPUT!r}; name the matching export config."
+        )
+    if not output_hidden_states:
+        return export_config
+    return get_export_config(
+        model.config,
+        task.export_config,
+        task=task.task,
+        inputs=inputs,
+        output_hidden_states=True,
+        num_hidden_states=count_hidden_states(model, export_config),
+    )
+
+
+def _check_exported(task: TaskSpec) -> None:
+    """Refuse a head whose task spec names no export config, giving the spec's reason."""
+    if task.export_config is None:
+        reason = task.not_exported or "its task spec names no export config"
+        raise ValueError(f"Cannot export the {task.task!r} head {task.model_class.__name__}: {reason}.")
+
+
+def _find_task(model: PreTrainedModel) -> TaskSpec:
+    """The registered task spec of a model instance, with an error that says how to export an unregistered one."""
+    from ..registry import REGISTRY, find_task
+
+    if model.config.model_type not in {spec.model_type for spec in REGISTRY.values()}:
+        raise ValueError(
+            f"{type(model).__name__} (model_type {model.config.model_type!r}) is not a registered hfdl model; pass "
+            "`task=` a TaskSpec that describes its inputs and export config."
+        )
+    return find_task(model)[1]
+
+
+def _resolve_model(
+    model: PreTrainedModel | str | Path, task: str | TaskSpec | None
+) -> tuple[PreTrainedModel, TaskSpec]:
+    """Return the model to export and its task spec, loading a folder through the registry."""
     if isinstance(model, PreTrainedModel):
-        # Every hfdl head names its task in `pipeline_tag`; a base model says "feature-extraction", which no export
-        # config accepts, so exporting it fails with the list of exportable tasks.
-        model_task = getattr(model, "pipeline_tag", None)
-        if task is not None and model_task is not None and task != model_task:
-            raise ValueError(f"`task` is {task!r} but {type(model).__name__} is a {model_task!r} model.")
-        return model, task or model_task
+        if isinstance(task, TaskSpec):
+            if not isinstance(model, task.model_class):
+                raise ValueError(
+                    f"`task` describes {task.model_class.__name__} ({task.task!r}), got a {type(model).__name__}."
+                )
+            return model, task
+        model_task = _find_task(model)
+        if task is not None and task != model_task.task:
+            raise ValueError(f"`task` is {task!r} but {type(model).__name__} is a {model_task.task!r} model.")
+        return model, model_task
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError(
             f"`model` must be a PreTrainedModel or a path saved with save_pretrained, got {type(model).__name__}."
         )
-    from hfdl.registry import get_architecture  # here, not at import: hfdl.export.configs must stay registry-free
-
-    # A Hub id is "name" or "org/name"; anything else is a local folder, and a missing one deserves a plain message
-    # rather than the Hub client's "Repo id must be in the form ..." error.
+    # A Hub id is "name" or "org/name"; an existing path, or one that cannot be a Hub id, is a local folder whose
+    # problems deserve a plain message rather than the Hub client's "Repo id must be in the form ..." error.
     text = os.fspath(model)
-    local = isinstance(model, os.PathLike) or os.path.isabs(text) or text.startswith((".", "~")) or text.count("/") > 1
-    if local and not Path(text).expanduser().is_dir():
-        raise FileNotFoundError(f"{text} is not a directory; pass a folder written by save_pretrained or a Hub id.")
-    config = AutoConfig.from_pretrained(model)
-    spec = get_architecture(config.model_type)
-    if task is None:
-        saved_classes = config.architectures or []
-        matches = [t.task for t in spec.tasks if t.model_class.__name__ in saved_classes]
-        if not matches:
-            raise ValueError(
-                f"Cannot infer the task of {model} from its architectures {saved_classes}; pass `task=` one of "
-                f"{', '.join(t.task for t in spec.tasks)}."
-            )
-        task = matches[0]
-    # Validates the task (and explains the heads that are not exported) before loading any weights.
-    get_export_config(config, task)
-    return spec.task(task).model_class.from_pretrained(model), task
+    path = Path(text).expanduser()
+    local = path.exists() or isinstance(model, os.PathLike) or os.path.isabs(text) or text.startswith((".", "~"))
+    if local or text.count("/") > 1:
+        if not path.is_dir():
+            raise FileNotFoundError(f"{text} is not a directory; pass a folder written by save_pretrained or a Hub id.")
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{text} has no config.json; pass a folder written by save_pretrained.")
+        model = path
+    if isinstance(task, TaskSpec):
+        return _load(task, model), task
+    config_dict, _ = PretrainedConfig.get_config_dict(model)
+    task_spec = _saved_task(model, config_dict, task)
+    return _load(task_spec, model), task_spec
 
 
-def _export_graph(
-    model: PreTrainedModel, export_config: HfdlImageClassificationExportConfig, path: Path, opset: int
-) -> None:
+def _saved_task(source: str | Path, config_dict: dict, task: str | None) -> TaskSpec:
+    """The head a saved checkpoint holds: ``task`` if given, else the registry's head for its ``architectures``."""
+    from ..registry import REGISTRY, get_architecture
+
+    model_type = config_dict.get("model_type")
+    if model_type not in {spec.model_type for spec in REGISTRY.values()}:
+        known = ", ".join(spec.model_type for spec in REGISTRY.values())
+        raise ValueError(f"{source} holds a {model_type!r} model, not an hfdl architecture (model types: {known}).")
+    spec = get_architecture(model_type)
+    if task is not None:
+        return spec.task(task)  # "lenet5 has no 'x' head; available: ..." for an unknown task
+    saved_classes = config_dict.get("architectures") or []
+    matches = [t for t in spec.tasks if t.model_class.__name__ in saved_classes]
+    if not matches:
+        raise ValueError(
+            f"Cannot infer the task of {source} from its architectures {saved_classes}; pass `task=` one of "
+            f"{', '.join(t.task for t in spec.tasks)}."
+        )
+    return matches[0]
+
+
+def _load(task: TaskSpec, source: str | Path) -> PreTrainedModel:
+    """Load the head's weights, turning the low-level errors of a corrupt checkpoint into one plain OSError."""
+    _check_exported(task)  # before reading any weights
+    try:
+        return task.model_class.from_pretrained(source)
+    except (OSError, ValueError):  # transformers' own messages: a missing weights file, a bad config value
+        raise
+    except Exception as error:  # safetensors raises its own SafetensorError for a truncated or corrupt file
+        raise OSError(
+            f"Cannot load the weights of {task.model_class.__name__} from {source} ({type(error).__name__}: {error}); "
+            "the checkpoint is incomplete or corrupt, save or download it again."
+        ) from error
+
+
+def _export_graph(model: PreTrainedModel, export_config: HfdlExportConfig, path: Path, opset: int) -> None:
     """Trace the model on dummy inputs with torch's dynamo exporter and write one self-contained ``.onnx`` file."""
     input_names = list(export_config.inputs)
     output_names = list(export_config.outputs)
     wrapper = _ExportWrapper(model, input_names, output_names, export_config.output_hidden_states).eval()
-    dummy_inputs = _generate_inputs(export_config, EXPORT_BATCH_SIZE, seed=0, device=model.device)
-    # The wrapper takes `*inputs`, which torch.export sees as one tuple argument, hence the extra nesting.
+    dummy_inputs = _generate_inputs(export_config, EXPORT_SHAPES, seed=0, device=model.device)
+    # One Dim per axis name, shared by the inputs that carry it (input_ids and attention_mask have one sequence
+    # length). The wrapper takes `*inputs`, which torch.export sees as one tuple argument, hence the extra nesting.
+    dims = {name: torch.export.Dim(name) for axes in export_config.inputs.values() for name in axes.values()}
     dynamic_shapes = (
         tuple(
-            {axis: torch.export.Dim(name) for axis, name in export_config.inputs[input_name].items()}
-            for input_name in input_names
+            {axis: dims[name] for axis, name in export_config.inputs[input_name].items()} for input_name in input_names
         ),
     )
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # Inputs that share an axis name share one Dim, which the exporter reports as a rename it skips.
+        warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
         torch.onnx.export(
             wrapper,
             tuple(dummy_inputs[name] for name in input_names),
@@ -238,12 +340,14 @@ def _export_graph(
 
 def validate_onnx_model(
     model: PreTrainedModel,
-    export_config: HfdlImageClassificationExportConfig,
+    export_config: HfdlExportConfig,
     onnx_path: str | Path,
     atol: float,
-    batch_size: int = VALIDATION_BATCH_SIZE,
+    shapes: dict[str, int] | None = None,
 ) -> dict[str, float]:
-    """Run the graph in onnxruntime and the model in PyTorch on the same fresh batch; return each output's max diff.
+    """Run the graph in onnxruntime and the model in PyTorch on the same fresh inputs; return each output's max diff.
+
+    ``shapes`` (default :data:`VALIDATION_SHAPES`) sets the batch size and sequence length of those inputs.
 
     Raises:
         OnnxValidationError: If the graph's names differ from the export config's, or an output's shape differs,
@@ -257,7 +361,8 @@ def validate_onnx_model(
             f"The graph has inputs {graph_inputs} and outputs {graph_outputs}; the export config expects "
             f"{list(export_config.inputs)} and {list(export_config.outputs)}."
         )
-    inputs = _generate_inputs(export_config, batch_size, seed=1, device=model.device)
+    inputs = _generate_inputs(export_config, shapes or VALIDATION_SHAPES, seed=1, device=model.device)
+    described = ", ".join(f"{name} of shape {tuple(value.shape)}" for name, value in inputs.items())
     with torch.inference_mode():
         reference = model(**inputs, output_hidden_states=export_config.output_hidden_states, return_dict=True)
     onnx_outputs = run_session(session, {name: tensor.cpu().numpy() for name, tensor in inputs.items()})
@@ -267,13 +372,13 @@ def validate_onnx_model(
         if onnx_value.shape != expected.shape:
             raise OnnxValidationError(
                 f"Output {name!r} has shape {onnx_value.shape} in onnxruntime but {expected.shape} in PyTorch "
-                f"(batch size {batch_size})."
+                f"(inputs: {described})."
             )
         diff = float(np.max(np.abs(onnx_value.astype(np.float64) - expected.astype(np.float64)), initial=0.0))
         if not diff <= atol:  # also catches NaN
             raise OnnxValidationError(
-                f"Output {name!r} differs between onnxruntime and PyTorch by up to {diff:.3g} (atol {atol:g}) on a "
-                f"batch of {batch_size}."
+                f"Output {name!r} differs between onnxruntime and PyTorch by up to {diff:.3g} (atol {atol:g}) on "
+                f"{described}."
             )
         max_abs_diff[name] = diff
     return max_abs_diff
@@ -285,12 +390,20 @@ def run_session(session: onnxruntime.InferenceSession, feeds: dict[str, np.ndarr
 
 
 def _generate_inputs(
-    export_config: HfdlImageClassificationExportConfig, batch_size: int, seed: int, device: torch.device
+    export_config: HfdlExportConfig, shapes: dict[str, int], seed: int, device: torch.device
 ) -> dict[str, torch.Tensor]:
-    """The export config's dummy inputs, seeded (reproducible figures) without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        inputs = export_config.generate_dummy_inputs(framework="pt", batch_size=batch_size)
+    """The export config's dummy inputs, seeded (reproducible figures) without touching the global RNGs.
+
+    optimum's generators draw tensors from torch and attention-mask padding lengths from Python's ``random``.
+    """
+    python_state = random.getstate()
+    try:
+        random.seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            inputs = export_config.generate_dummy_inputs(framework="pt", **shapes)
+    finally:
+        random.setstate(python_state)
     return {name: tensor.to(device) for name, tensor in inputs.items()}
 
 

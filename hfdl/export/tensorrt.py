@@ -40,7 +40,7 @@ def export_tensorrt(
         raise ImportError(
             "export_tensorrt needs NVIDIA TensorRT's Python package and a CUDA GPU: `pip install tensorrt` on Linux "
             "with an NVIDIA driver (it is not part of hfdl[export]). Without a GPU, run the ONNX model with "
-            "hfdl.export.ORTModelForImageClassification instead."
+            "hfdl.export.ORTModel instead."
         ) from error
     if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
         raise ValueError(f"`max_batch_size` must be a positive integer, got {max_batch_size!r}.")

@@ -1,17 +1,27 @@
-"""Export hfdl checkpoints with Optimum's official ONNX exporter, then check the graphs; runs in ``.venv-optimum``.
+"""Load hfdl checkpoints as remote code on transformers 4.57 and export them with Optimum's official ONNX exporter.
 
-optimum-onnx (``main_export``, ``ORTModelForImageClassification``) pins ``transformers<4.58``, so it cannot share
-hfdl's venv. This script runs in its own venv where hfdl is *not* installed, which is the point: it proves that
+optimum-onnx (``main_export``, ``ORTModel*``) pins ``transformers<4.58``, so it cannot share hfdl's venv. This script
+runs in its own venv where hfdl is *not* installed, which is the point: it proves that
 
-1. the export configs in ``hfdl/export/configs.py`` (loaded here by file path) drive the official exporter, and
-2. a checkpoint saved by hfdl loads and exports as Hub remote code (``trust_remote_code=True``) without hfdl.
+1. a checkpoint saved by hfdl loads as Hub remote code (``trust_remote_code=True``) on transformers 4.57 and
+   computes what hfdl computed (the test passes inputs and compares the outputs);
+2. the export configs in ``hfdl/export/configs.py`` (loaded here by file path) drive Optimum's exporter, both ways
+   an Optimum user would call it:
 
-For every model folder given (saved with ``save_pretrained`` + the image processor) it runs ``main_export``, then
-``validate_model_outputs`` (which raises on a mismatch; ``main_export``'s own validation only logs), then loads the
-result with optimum's ``ORTModelForImageClassification`` and compares its logits with the remote-code PyTorch model
-on a batch of another size. Results go to stdout (and ``--results``) as JSON; the exit status is 1 if any failed.
+   * registered with optimum's ``TasksManager``, then ``ORTModelFor<Task>.from_pretrained(checkpoint,
+     export=True)``, the one-line path, which finds the config through the registration alone;
+   * ``main_export(custom_onnx_configs=...)`` with every hidden state as an output (their number read off the
+     model), checked by ``validate_model_outputs``, which raises on a mismatch (``main_export``'s own validation
+     only logs).
 
-    .venv-optimum/bin/python tests/optimum_lane/export_with_optimum.py --output-root /tmp/onnx MODEL_DIR [...]
+Each ORT model is then compared with the remote-code PyTorch model on a batch of another size than the export's.
+
+The test writes a JSON manifest of heads (folder, task, Auto class, export config name and inputs from hfdl's task
+specs, inputs to compare on); this script writes a JSON report. All heads run in ONE process: the lane's cost is
+mostly this interpreter's start-up.
+
+    .venv-optimum/bin/python tests/optimum_lane/export_with_optimum.py MANIFEST.json --output-root /tmp/onnx \
+        --results REPORT.json
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import random
 import sys
 import time
 import traceback
@@ -28,10 +39,9 @@ from types import ModuleType
 import numpy as np
 import torch
 
-TASK = "image-classification"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIGS_FILE = REPO_ROOT / "hfdl" / "export" / "configs.py"
-#: Batch sizes of optimum's validation and of the ORTModel comparison; the export traces with optimum's default (2).
+#: Batch sizes of optimum's validation and of the ORTModel comparisons; optimum traces with its default (2).
 VALIDATION_BATCH_SIZE = 3
 COMPARISON_BATCH_SIZE = 5
 
@@ -45,89 +55,127 @@ def load_configs_module(path: Path) -> ModuleType:
     return module
 
 
-def export_and_check(configs: ModuleType, model_dir: Path, output_dir: Path, output_hidden_states: bool) -> dict:
-    """Export one checkpoint with ``main_export`` and check it three ways; return the figures."""
-    from optimum.exporters.onnx import main_export, validate_model_outputs
-    from optimum.onnxruntime import ORTModelForImageClassification
-    from transformers import AutoConfig, AutoModelForImageClassification
+def max_abs_diff(got: torch.Tensor, want: torch.Tensor) -> float:
+    if tuple(got.shape) != tuple(want.shape):
+        raise ValueError(f"shape {tuple(got.shape)} in onnxruntime but {tuple(want.shape)} in PyTorch")
+    return float(np.max(np.abs(got.double().numpy() - want.double().numpy()), initial=0.0))
 
-    started = time.perf_counter()
-    config = AutoConfig.from_pretrained(model_dir, trust_remote_code=True)
-    export_config = configs.get_export_config(config, TASK, output_hidden_states=output_hidden_states)
+
+def comparison_inputs(export_config: object) -> dict[str, torch.Tensor]:
+    """Fresh seeded inputs of another batch size than the export's, from the export config's generators."""
+    random.seed(COMPARISON_BATCH_SIZE)
+    torch.manual_seed(COMPARISON_BATCH_SIZE)
+    return export_config.generate_dummy_inputs(framework="pt", batch_size=COMPARISON_BATCH_SIZE)
+
+
+def check_head(configs: ModuleType, head: dict, output_root: Path) -> dict:
+    """Load one head as remote code, then (if it has an export config) export it both ways and compare."""
+    import transformers
+    from optimum.exporters.onnx import main_export, validate_model_outputs
+    from optimum.exporters.tasks import TasksManager
+    from optimum.onnxruntime.pipelines import ORT_TASKS_MAPPING
+
+    auto_class = getattr(transformers, head["auto_class"], None)
+    if auto_class is None:
+        return {"skipped": f"transformers {transformers.__version__} has no {head['auto_class']}"}
+    model_dir, main_output = Path(head["model_dir"]), head["main_output"]
+
+    reference = auto_class.from_pretrained(model_dir, trust_remote_code=True).eval()
+    check_inputs = {name: torch.tensor(value) for name, value in head["check_inputs"].items()}
+    with torch.inference_mode():
+        remote_output = reference(**check_inputs)[main_output]
+    result = {
+        "remote_code_class": type(reference).__name__,
+        "remote_code_module": type(reference).__module__,
+        "problem_type": reference.config.problem_type,
+        "num_labels": reference.config.num_labels,
+        "remote_code_output": remote_output.tolist(),
+    }
+    if head["export_config"] is None:
+        return result
+
+    config = reference.config
+    task = TasksManager.map_from_synonym(head["task"])  # optimum calls image-feature-extraction feature-extraction
+    ort_class = ORT_TASKS_MAPPING[task][0]
+    inputs = {name: {int(axis): axis_name for axis, axis_name in axes.items()} for name, axes in head["inputs"].items()}
+    export_config = configs.get_export_config(config, head["export_config"], task=task, inputs=inputs)
+    feeds = comparison_inputs(export_config)
+    with torch.inference_mode():
+        expected = reference(**feeds)[main_output]
+
+    # 1. Optimum's one-line path: only the TasksManager registration tells it how to export this model type.
+    configs.register_with_optimum_tasks_manager(config.model_type, task, head["export_config"], inputs)
+    ort_model = ort_class.from_pretrained(model_dir, export=True, trust_remote_code=True)
+    result["registered_export"] = {
+        "ort_class": ort_class.__name__,
+        "onnx_inputs": {node.name: [str(dim) for dim in node.shape] for node in ort_model.model.get_inputs()},
+        "onnx_outputs": [node.name for node in ort_model.model.get_outputs()],
+        "max_abs_diff": max_abs_diff(ort_model(**feeds)[main_output], expected),
+    }
+
+    # 2. main_export with the config object itself, exporting every hidden state too.
+    num_hidden_states = configs.count_hidden_states(reference, export_config)
+    hidden_config = configs.get_export_config(
+        config,
+        head["export_config"],
+        task=task,
+        inputs=inputs,
+        output_hidden_states=True,
+        num_hidden_states=num_hidden_states,
+    )
+    output_dir = output_root / head["name"]
     main_export(
         str(model_dir),
         output=str(output_dir),
-        task=TASK,
-        opset=export_config.DEFAULT_ONNX_OPSET,
-        custom_onnx_configs={"model": export_config},
+        task=task,
+        opset=hidden_config.DEFAULT_ONNX_OPSET,
+        custom_onnx_configs={"model": hidden_config},
         trust_remote_code=True,
         do_validation=False,  # it would only log a mismatch; validate_model_outputs below raises instead
         library_name="transformers",
     )
-    onnx_path = output_dir / "model.onnx"
-
-    reference = AutoModelForImageClassification.from_pretrained(model_dir, trust_remote_code=True).eval()
     # main_export applied these to its own copy of the model; the reference must return the same outputs.
-    for key, value in (export_config.values_override or {}).items():
+    for key, value in (hidden_config.values_override or {}).items():
         setattr(reference.config, key, value)
     validate_model_outputs(
-        config=export_config,
+        config=hidden_config,
         reference_model=reference,
-        onnx_model=onnx_path,
-        onnx_named_outputs=list(export_config.outputs),
-        atol=export_config.ATOL_FOR_VALIDATION,
+        onnx_model=output_dir / "model.onnx",
+        onnx_named_outputs=list(hidden_config.outputs),
+        atol=hidden_config.ATOL_FOR_VALIDATION,
         input_shapes={"batch_size": VALIDATION_BATCH_SIZE},
         use_subprocess=False,
     )
-
-    ort_model = ORTModelForImageClassification.from_pretrained(output_dir, trust_remote_code=True)
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(
-        (COMPARISON_BATCH_SIZE, config.num_channels, config.image_size, config.image_size), generator=generator
-    )
-    with torch.inference_mode():
-        expected = reference(pixel_values=pixel_values).logits
-    logits = ort_model(pixel_values=pixel_values).logits
-    input_shape = ort_model.model.get_inputs()[0].shape
-    return {
-        "model_type": config.model_type,
-        "onnx_path": str(onnx_path),
-        "onnx_outputs": [node.name for node in ort_model.model.get_outputs()],
-        "onnx_input_shape": [str(dim) for dim in input_shape],
-        "ort_logits_shape": list(logits.shape),
-        "ort_logits_max_abs_diff": float(np.max(np.abs(logits.numpy() - expected.numpy()))),
-        "atol": float(export_config.ATOL_FOR_VALIDATION),
-        # main_export copies preprocessors without trust_remote_code, so a remote-code image processor is left out.
-        "preprocessor_config_saved": (output_dir / "preprocessor_config.json").is_file(),
+    hidden_ort_model = ort_class.from_pretrained(output_dir, trust_remote_code=True)
+    result["main_export"] = {
+        "onnx_outputs": [node.name for node in hidden_ort_model.model.get_outputs()],
         "validate_model_outputs": "passed",
-        "seconds": round(time.perf_counter() - started, 2),
+        "max_abs_diff": max_abs_diff(hidden_ort_model(**feeds)[main_output], expected),
     }
+    result["atol"] = float(hidden_config.ATOL_FOR_VALIDATION)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model_dirs", nargs="+", type=Path, help="folders saved by hfdl as remote code")
-    parser.add_argument("--output-root", type=Path, required=True, help="one ONNX folder per model is made here")
+    parser.add_argument("manifest", type=Path, help="JSON list of heads written by tests/test_optimum_lane.py")
+    parser.add_argument("--output-root", type=Path, required=True, help="one ONNX folder per head is made here")
     parser.add_argument("--configs-file", type=Path, default=DEFAULT_CONFIGS_FILE, help="hfdl/export/configs.py")
-    parser.add_argument("--with-hidden-states", action="store_true", help="also export each model's hidden states")
-    parser.add_argument("--results", type=Path, help="also write the JSON results to this file")
+    parser.add_argument("--results", type=Path, help="also write the JSON report to this file")
     args = parser.parse_args(argv)
 
     import optimum.version
     import transformers
 
     configs = load_configs_module(args.configs_file)
-    results = []
-    for model_dir in args.model_dirs:
-        for hidden in (False, True) if args.with_hidden_states else (False,):
-            output_dir = args.output_root / (model_dir.name + ("-hidden-states" if hidden else ""))
-            try:
-                result = {"ok": True, **export_and_check(configs, model_dir, output_dir, hidden)}
-            except Exception as error:  # report every model, then fail
-                result = {"ok": False, "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
-            results.append(
-                {"model_dir": str(model_dir), "name": model_dir.name, "output_hidden_states": hidden, **result}
-            )
+    results = {}
+    for head in json.loads(args.manifest.read_text()):
+        started = time.perf_counter()
+        try:
+            result = {"ok": True, **check_head(configs, head, args.output_root)}
+        except Exception as error:  # report every head, then fail
+            result = {"ok": False, "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+        results[head["name"]] = {**result, "seconds": round(time.perf_counter() - started, 2)}
     report = {
         "hfdl_importable": importlib.util.find_spec("hfdl") is not None,
         "uses_optimum_onnx_config": configs.HAS_OPTIMUM_ONNX,
@@ -141,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2)
     if args.results is not None:
         args.results.write_text(text)
-    print(text)
-    return 0 if all(result["ok"] for result in results) else 1
+    print(json.dumps({name: {k: v for k, v in r.items() if k != "remote_code_output"} for name, r in results.items()}))
+    return 0 if all(result["ok"] for result in results.values()) else 1
 
 
 if __name__ == "__main__":

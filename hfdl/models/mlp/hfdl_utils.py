@@ -10,13 +10,15 @@ helpers) is imported from transformers, not kept here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 try:  # transformers >= 5: init functions that leave weights loaded from a checkpoint untouched
     from transformers import initialization as init
@@ -200,6 +202,9 @@ class HfdlImageProcessor(BaseImageProcessor):
         self.resample = resample
 
     def _to_pil(self, image: object) -> Image.Image:
+        # Imported here: configs and models import this file too, and loading them must not need Pillow.
+        from PIL import Image
+
         if isinstance(image, Image.Image):
             return image
         if isinstance(image, torch.Tensor):
