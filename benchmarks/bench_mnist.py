@@ -193,7 +193,8 @@ def main() -> dict:
 
 def _recipe_defaults() -> dict:
     defaults = recipe.parse_args([])
-    return {name: getattr(defaults, name) for name in ("optimizer", "learning_rate", "lr_scheduler", "weight_decay")}
+    names = ("optimizer", "learning_rate", "lr_scheduler", "weight_decay", "logging_steps", "report_to")
+    return {name: getattr(defaults, name) for name in names}
 
 
 def markdown_table(report: dict) -> str:

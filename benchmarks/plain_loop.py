@@ -25,7 +25,7 @@ def train_plain(
     seconds each epoch's training took (evaluation excluded, as in the recipe's ``train_epoch_seconds``)."""
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    pixel_values, labels = train["pixel_values"], train["label"]
+    pixel_values, labels = train["pixel_values"], train["labels"]
     num_samples = len(labels)
     epoch_seconds, accuracies = [], []
     for _ in range(num_epochs):
@@ -47,7 +47,7 @@ def train_plain(
 def accuracy(model: torch.nn.Module, test: dict[str, torch.Tensor], batch_size: int = 1000) -> float:
     model.eval()
     correct = 0
-    for first in range(0, len(test["label"]), batch_size):
+    for first in range(0, len(test["labels"]), batch_size):
         logits = model(pixel_values=test["pixel_values"][first : first + batch_size]).logits
-        correct += int((logits.argmax(dim=-1) == test["label"][first : first + batch_size]).sum())
-    return correct / len(test["label"])
+        correct += int((logits.argmax(dim=-1) == test["labels"][first : first + batch_size]).sum())
+    return correct / len(test["labels"])

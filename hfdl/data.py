@@ -335,6 +335,19 @@ def load_image_classification_dataset(
     )
 
 
+def dataset_card_name(name_or_path: str | os.PathLike) -> str:
+    """How a model card names the data a model was trained on (``datasets:`` in its YAML).
+
+    A Hub id stays as it is (``ylecun/mnist``, which the Hub links); the digits are ``sklearn-digits``; a local
+    folder is named by its own name, since its full path means nothing to a reader of the card.
+    """
+    source = os.fspath(name_or_path)
+    if source == "digits":
+        return "sklearn-digits"
+    path = Path(source).expanduser()
+    return path.resolve().name if path.exists() else source
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Preprocessing: images -> pixel_values, once
 # ---------------------------------------------------------------------------------------------------------------
@@ -349,17 +362,18 @@ def preprocess_for_model(
     dataset_dict: DatasetDict,
     image_processor: Any,
     batch_size: int = 1000,
-    add_index: bool = True,
+    add_index: bool = False,
 ) -> DatasetDict:
-    """Run ``image_processor`` over every image once and return ``pixel_values`` / ``label`` (/ ``index``) splits
-    in torch format.
+    """Run ``image_processor`` over every image once and return ``pixel_values`` / ``labels`` splits in torch format.
 
     Decoding and resizing PIL images inside the training loop costs more than the small models' own steps on a CPU;
     doing it once here leaves the loop with float tensors only. ``pixel_values`` is stored as a fixed-shape
     ``Array3D``, which datasets turns into a stacked tensor without per-row Python work.
 
-    ``index`` (the row number inside its split) lets a training loop report exactly which samples it saw, e.g. to
-    check that distributed ranks train on disjoint shards.
+    The columns are named as the models' ``forward`` arguments, so a batch goes straight in: ``model(**batch)``
+    returns the loss (``label`` becomes ``labels``, keeping its ``ClassLabel`` feature and class names).
+    ``add_index=True`` adds ``index`` (the row number inside its split), for analyses that need to know which rows
+    a batch held; such batches must drop it before the model call.
     """
     datasets = _import_datasets()
     if not isinstance(dataset_dict, datasets.DatasetDict):
@@ -378,9 +392,10 @@ def preprocess_for_model(
         features = datasets.Features(
             {
                 "pixel_values": datasets.Array3D(shape=tuple(example.shape[1:]), dtype="float32"),
-                "label": dataset.features["label"],
+                "labels": dataset.features["label"],
             }
         )
+        dataset = dataset.rename_column("label", "labels")
         if add_index:
             dataset = dataset.add_column("index", list(range(len(dataset))))
             features["index"] = datasets.Value("int64")
@@ -402,7 +417,8 @@ def preprocess_for_model(
 
 
 class TensorDictDataset(torch.utils.data.Dataset):
-    """Rows of a few equally long tensors (``pixel_values``, ``label``, ``index``), as dicts.
+    """Rows of a few equally long tensors (``pixel_values``, ``labels``), as dicts: a DataLoader over it yields the
+    keyword arguments of a model's ``forward``.
 
     A ``DataLoader`` over a torch-formatted ``datasets.Dataset`` converts every row from Arrow on the fly; over 8,000
     MNIST rows that costs about 2.5 s an epoch on two CPU cores, more than training LeNet-5 on them. The
@@ -431,6 +447,7 @@ __all__ = [
     "IMAGE_COLUMNS",
     "LABEL_COLUMNS",
     "TensorDictDataset",
+    "dataset_card_name",
     "find_mnist_idx_prefixes",
     "load_digits_dataset",
     "load_image_classification_dataset",

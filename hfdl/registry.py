@@ -8,6 +8,7 @@ exporter resolve names through it and the README table is rendered from it. Each
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from transformers import AutoConfig, AutoImageProcessor, PreTrainedModel
@@ -94,7 +95,10 @@ def register_auto_classes() -> None:
             # pipeline() also looks for a *video* processor for vision tasks, reading the image processor's
             # auto_map as remote code; with no local entry it would ask "Do you wish to run the custom code?" and
             # block a terminal, although hfdl's own classes are used. An empty local entry says "no video processor".
-            AutoVideoProcessor.register(spec.config_class, video_processor_classes={}, exist_ok=True)
+            # Without torchvision, AutoVideoProcessor is a placeholder that raises ImportError on any use, the
+            # pipeline's lookup included, so there is nothing to register and no prompt to prevent.
+            with contextlib.suppress(ImportError):
+                AutoVideoProcessor.register(spec.config_class, video_processor_classes={}, exist_ok=True)
 
 
 def registry_as_dicts() -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ OPTIONAL_MODULES = [
     "datasets",
     "peft",
     "timm",
+    "torchvision",
     "sklearn",
     "matplotlib",
     "onnx",

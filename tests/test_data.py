@@ -14,6 +14,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 datasets = pytest.importorskip("datasets")
 pytest.importorskip("sklearn")
@@ -22,6 +23,7 @@ from hfdl.data import (  # noqa: E402
     IDX_IMAGES_MAGIC,
     IDX_LABELS_MAGIC,
     TensorDictDataset,
+    dataset_card_name,
     load_digits_dataset,
     load_image_classification_dataset,
     load_mnist_idx,
@@ -29,7 +31,7 @@ from hfdl.data import (  # noqa: E402
     preprocess_for_model,
     read_idx,
 )
-from hfdl.layers.image_processing import HfdlImageProcessor  # noqa: E402
+from hfdl.layers.hfdl_utils import HfdlImageProcessor  # noqa: E402
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-10k"
 MNIST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # from shared/data/README.md
@@ -251,14 +253,40 @@ def test_preprocess_for_model_stores_tensors_once():
     splits = load_image_classification_dataset("digits", max_train_samples=64, max_eval_samples=32)
     processed = preprocess_for_model(splits, HfdlImageProcessor(size=16))
     train = processed["train"]
-    assert train.column_names == ["pixel_values", "label", "index"]
+    assert train.column_names == ["pixel_values", "labels"]  # named as the models' forward arguments
     row = train[0]
     assert row["pixel_values"].shape == (1, 16, 16) and str(row["pixel_values"].dtype) == "torch.float32"
     assert -1.0 <= float(row["pixel_values"].min()) and float(row["pixel_values"].max()) <= 1.0
-    assert train.features["label"].names == [str(i) for i in range(10)]
+    assert train.features["labels"].names == [str(i) for i in range(10)]
     tensors = TensorDictDataset.from_dataset(train)
-    assert len(tensors) == 64 and tensors[5]["index"].item() == 5
-    assert tensors.tensors["pixel_values"].shape == (64, 1, 16, 16)
+    assert tensors.tensors["labels"].tolist() == list(splits["train"]["label"])  # same rows, same order
+    assert len(tensors) == 64 and tensors.tensors["pixel_values"].shape == (64, 1, 16, 16)
+    assert tensors[5]["labels"].item() == splits["train"][5]["label"]
+
+    indexed = preprocess_for_model(splits, HfdlImageProcessor(size=16), add_index=True)["test"]
+    assert indexed.column_names == ["pixel_values", "labels", "index"]
+    assert indexed[:]["index"].tolist() == list(range(32))
+
+
+def test_preprocessed_batches_go_straight_into_a_model():
+    from hfdl import create_model
+
+    splits = load_image_classification_dataset("digits", max_train_samples=48, max_eval_samples=16)
+    model = create_model("mlp-digits")
+    processor = HfdlImageProcessor(size=model.config.image_size)
+    dataset = TensorDictDataset.from_dataset(preprocess_for_model(splits, processor)["train"])
+    batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=16)))
+    assert set(batch) == {"pixel_values", "labels"}
+    outputs = model(**batch)
+    expected = torch.nn.functional.cross_entropy(outputs.logits, batch["labels"])
+    assert outputs.loss.item() == pytest.approx(expected.item())
+
+
+def test_dataset_card_name(tmp_path):
+    assert dataset_card_name("digits") == "sklearn-digits"
+    assert dataset_card_name("ylecun/mnist") == "ylecun/mnist"  # a Hub id, which the Hub links
+    (tmp_path / "mnist-10k").mkdir()
+    assert dataset_card_name(tmp_path / "mnist-10k") == "mnist-10k"  # a local folder by its own name
 
 
 def test_preprocess_for_model_needs_normalised_columns():

@@ -31,7 +31,7 @@ def test_trainer_trains_and_evaluates(tmp_path, preset):
     splits = load_image_classification_dataset("digits", max_train_samples=640, max_eval_samples=200)
     names = splits["train"].features["label"].names
     config = spec.make_config(preset, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
-    # pixel_values + label (+ index, which Trainer drops: the model's forward does not take it).
+    # pixel_values + labels: the names of the model's forward arguments, so the default collator feeds them as is.
     processed = preprocess_for_model(splits, spec.make_image_processor(config))
     model = spec.task("image-classification").model_class(config)
     args = TrainingArguments(
