@@ -1,25 +1,28 @@
 """Digit recognizer: draw or upload a digit, see LeNet-5's top-3 guesses and what its first convolution layer saw.
 
 The Space of hfdl's LeNet-5 (Deep Learning Mastery, ch. 5). Importing this module only builds the UI (`demo`); the
-model is loaded on the first prediction and cached, so `import app` is cheap and tests can drive `demo` with a
-model of their choosing (:func:`configure`).
+model is loaded on the first prediction (through :func:`hfdl.inference.load`) and cached, so `import app` is cheap
+and tests can drive `demo` with a model of their choosing (:func:`configure`).
 
 Model and backend, in order of precedence: `configure()` (what `--model` / `--backend` call), the environment
 variables ``HFDL_MODEL`` / ``HFDL_BACKEND``, then the defaults: the folder the training recipe writes
 (``outputs/lenet5-digits`` at the repository root, its ONNX export under ``onnx/``) or, where that folder does not
-exist (a real Hugging Face Space), the Hub model ``hfdl/lenet5-digits``. Without hfdl installed the PyTorch backend
-loads the model's own code from the Hub (``trust_remote_code=True``).
+exist (a real Hugging Face Space), the Hub model ``hfdl/lenet5-digits``. The Space installs hfdl itself
+(requirements.txt), so both backends use the same loader as the ``hfdl`` command.
 
 Run locally::
 
-    python spaces/digit-recognizer/app.py --model outputs/lenet5-digits --backend torch
+    python spaces/digit-recognizer/app.py --model outputs/lenet5-digits --backend onnx
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import functools
+import hashlib
+import io
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,17 @@ class DigitInputError(ValueError):
 
 class ModelUnavailableError(RuntimeError):
     """The model could not be loaded (no such folder or Hub id, no ONNX export, a missing runtime)."""
+
+
+#: How many predictions may run at once (Gradio's default is 1 per event). The handler is thread-safe (a load lock;
+#: PyTorch and onnxruntime sessions run concurrently) and most of its time is spent in PIL, numpy, zlib and the
+#: runtimes, which release the GIL. Measured with benchmarks/bench_space_load.py (8 clients, 2 cores), 1, 2 and 4 give
+#: the same throughput now that a prediction takes ~3 ms: the server's time goes to Gradio's HTTP work, not here. More
+#: than 1 keeps one slow request (a large photo to decode and crop) from holding every other request behind it.
+CONCURRENCY_LIMIT = 2
+#: Pictures and uploads older than this many seconds are deleted from Gradio's cache, checked as often: a picture
+#: is fetched within seconds of its prediction, so this bounds the cache without ever removing one in use.
+CACHE_MAX_AGE_S = 600
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -230,24 +244,8 @@ def prepare_digit(image: Any, size: int, margin: float = DEFAULT_MARGIN) -> Imag
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Models: one small wrapper over PyTorch and ONNX Runtime, loaded lazily and cached.
+# Models: hfdl.inference.load, once per (model, backend).
 # --------------------------------------------------------------------------------------------------------------------
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    """Tensors from either runtime as numpy (torch tensors are detached; ONNX Runtime may return either)."""
-    if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _hfdl_importable() -> bool:
-    """Whether hfdl is installed; importing it registers its classes with the Auto classes."""
-    try:
-        importlib.import_module("hfdl")
-    except ImportError:
-        return False
-    return True
 
 
 def _display_labels(id2label: dict[int, str], num_labels: int) -> list[str]:
@@ -259,110 +257,29 @@ def _display_labels(id2label: dict[int, str], num_labels: int) -> list[str]:
     return labels
 
 
-class DigitClassifier:
-    """A loaded model with its image processor: ``run`` maps ``pixel_values`` to logits and hidden states.
-
-    A plain class rather than a dataclass: ``hfdl demo`` imports this file by path without registering it in
-    ``sys.modules``, where dataclasses cannot resolve their annotations.
-    """
-
-    def __init__(self, backend: str, model: Any, processor: Any, config: Any) -> None:
-        self.backend = backend
-        self.model = model
-        self.processor = processor
-        self.labels = _display_labels(config.id2label, config.num_labels)
-        self.image_size = config.image_size
-
-    def run(self, pixel_values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray] | None]:
-        """Logits (B, num_labels) and every layer's activations, or None where the ONNX graph has none."""
-        import torch
-
-        inputs = torch.from_numpy(pixel_values)
-        if self.backend == "torch":
-            with torch.inference_mode():
-                outputs = self.model(pixel_values=inputs, output_hidden_states=True)
-        else:
-            outputs = self.model(pixel_values=inputs)
-        hidden_states = getattr(outputs, "hidden_states", None)
-        hidden = [_to_numpy(state) for state in hidden_states] if hidden_states else None
-        return _to_numpy(outputs.logits), hidden
-
-
-_classifiers: dict[tuple[str, str], DigitClassifier] = {}
+_predictors: dict[tuple[str, str], Any] = {}
 _load_lock = threading.Lock()
 
 
-def resolve_checkpoint(source: str) -> str:
-    """A local training output folder holds its model in ``best/`` (the recipe's layout); a Hub id is kept as is."""
-    root = Path(source)
-    if root.is_dir() and not (root / "config.json").is_file() and (root / "best" / "config.json").is_file():
-        return str(root / "best")
-    return source
+def get_predictor(source: str | None = None, backend: str | None = None) -> Any:
+    """The cached :class:`hfdl.inference.Predictor` for (source, backend), loaded on first use.
 
-
-def find_onnx_dir(source: str) -> Path:
-    """The folder holding ``model.onnx``: the source, its ``onnx/`` or ``best/onnx/`` (a Hub id is downloaded)."""
-    root = Path(source)
-    if not root.is_dir():
-        from huggingface_hub import snapshot_download
-
-        root = Path(snapshot_download(source, allow_patterns=["*.json", "onnx/*"]))
-    for candidate in (root, root / "onnx", root / "best" / "onnx"):
-        if (candidate / "model.onnx").is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"No model.onnx in {source} or {source}/onnx. Export one with "
-        f"`hfdl export onnx {source} {source}/onnx --hidden-states`."
-    )
-
-
-def _load_torch(source: str) -> DigitClassifier:
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
-    # With hfdl installed its registered classes are used; on a Space without it, the model's own code from the Hub.
-    remote_code = not _hfdl_importable()
-    checkpoint = resolve_checkpoint(source)
-    model = AutoModelForImageClassification.from_pretrained(checkpoint, trust_remote_code=remote_code).eval()
-    processor = AutoImageProcessor.from_pretrained(checkpoint, trust_remote_code=remote_code)
-    return DigitClassifier("torch", model, processor, model.config)
-
-
-def _load_onnx(source: str) -> DigitClassifier:
-    try:
-        from hfdl.export import ORTModelForImageClassification
-    except ImportError as error:
-        raise RuntimeError(
-            "The ONNX backend needs hfdl's ONNX Runtime wrapper (`hfdl.export.ORTModelForImageClassification`, "
-            f"from `pip install 'hfdl[export]'`), which could not be imported ({error}). "
-            "Use --backend torch instead."
-        ) from error
-    from transformers import AutoImageProcessor
-
-    onnx_dir = find_onnx_dir(source)
-    model = ORTModelForImageClassification.from_pretrained(str(onnx_dir))
-    # The export copies preprocessor_config.json next to model.onnx; fall back to the PyTorch checkpoint's.
-    try:
-        processor = AutoImageProcessor.from_pretrained(str(onnx_dir))
-    except (OSError, ValueError):
-        processor = AutoImageProcessor.from_pretrained(resolve_checkpoint(source))
-    return DigitClassifier("onnx", model, processor, model.config)
-
-
-def get_classifier(source: str | None = None, backend: str | None = None) -> DigitClassifier:
-    """The cached classifier for (source, backend), loading it on first use (settings fill what is not given)."""
+    Settings fill what is not given. hfdl is imported here, not at the top: importing the app must stay cheap.
+    """
     default_source, default_backend, _ = current_settings()
     key = (source or default_source, backend or default_backend)
     with _load_lock:  # Gradio serves requests from worker threads; load once
-        if key not in _classifiers:
-            loader = _load_torch if key[1] == "torch" else _load_onnx
+        if key not in _predictors:
             try:
-                _classifiers[key] = loader(key[0])
+                from hfdl.inference import load
+
+                _predictors[key] = load(key[0], backend=key[1], task="image-classification")
             except (ImportError, OSError, RuntimeError, ValueError) as error:
                 message = str(error).strip().rstrip(".")
                 raise ModelUnavailableError(
                     f"Could not load {key[0]!r} with the {key[1]} backend: {message}"
                 ) from error
-        return _classifiers[key]
+        return _predictors[key]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -370,33 +287,63 @@ def get_classifier(source: str | None = None, backend: str | None = None) -> Dig
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _colorize(values: np.ndarray) -> np.ndarray:
-    """Map an array to RGB uint8 through the ramp, scaled to its own min-max (each map shows its own pattern)."""
-    low, high = float(values.min()), float(values.max())
-    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values, dtype=np.float64)
-    position = scaled * (len(_RAMP) - 1)
-    index = np.clip(np.floor(position).astype(int), 0, len(_RAMP) - 2)
-    fraction = (position - index)[..., None]
+def _ramp_table(steps: int = 256) -> np.ndarray:
+    """The colour ramp sampled at ``steps`` levels: (steps, 3) uint8, a lookup table for :func:`_colorize`."""
+    position = np.linspace(0.0, len(_RAMP) - 1, steps)
+    index = np.minimum(position.astype(int), len(_RAMP) - 2)
+    fraction = (position - index)[:, None]
     return (_RAMP[index] * (1 - fraction) + _RAMP[index + 1] * fraction).round().astype(np.uint8)
+
+
+_RAMP_TABLE = _ramp_table()
+
+
+def _colorize(values: np.ndarray) -> np.ndarray:
+    """Map an array to RGB uint8 through the ramp, scaled to its own min-max (each map shows its own pattern).
+
+    256 levels looked up in a table: a picture cannot show more, and it is ~10x cheaper than interpolating each pixel.
+    """
+    low, high = float(values.min()), float(values.max())
+    scale = 255.0 / (high - low) if high > low else 0.0
+    levels = np.clip((values - low) * scale + 0.5, 0, 255).astype(np.uint8)
+    return _RAMP_TABLE[levels]
+
+
+def _grid(count: int, columns: int) -> tuple[int, int, list[tuple[int, int]]]:
+    """(width, height, top-left corner of each tile) of a grid of ``count`` captioned tiles."""
+    rows = -(-count // columns)  # ceil division
+    cell_height = _TILE_PIXELS + _CAPTION_HEIGHT
+    width = columns * (_TILE_PIXELS + _TILE_GAP) + _TILE_GAP
+    height = _TITLE_HEIGHT + rows * (cell_height + _TILE_GAP) + _TILE_GAP
+    corners = []
+    for position in range(count):
+        row, column = divmod(position, columns)
+        corners.append(
+            (_TILE_GAP + column * (_TILE_PIXELS + _TILE_GAP), _TITLE_HEIGHT + row * (cell_height + _TILE_GAP))
+        )
+    return width, height, corners
+
+
+@functools.lru_cache(maxsize=16)
+def _frame(title: str, captions: tuple[str, ...], columns: int) -> Image.Image:
+    """The white page with the title and captions, drawn once per layout (text drawing is the slow part)."""
+    width, height, corners = _grid(len(captions), columns)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    draw.text((_TILE_GAP, 4), title, fill="black", font=font)
+    for (left, top), caption in zip(corners, captions):
+        draw.text((left, top + _TILE_PIXELS + 2), caption, fill="black", font=font)
+    return canvas
 
 
 def render_tiles(tiles: list[tuple[str, np.ndarray]], title: str, columns: int = 4) -> Image.Image:
     """Lay out named 2-D arrays on a grid with captions, each upscaled (nearest) to a readable size."""
-    font = ImageFont.load_default()
-    rows = -(-len(tiles) // columns)  # ceil division
-    cell_height = _TILE_PIXELS + _CAPTION_HEIGHT
-    width = columns * (_TILE_PIXELS + _TILE_GAP) + _TILE_GAP
-    height = _TITLE_HEIGHT + rows * (cell_height + _TILE_GAP) + _TILE_GAP
-    canvas = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(canvas)
-    draw.text((_TILE_GAP, 4), title, fill="black", font=font)
-    for position, (caption, values) in enumerate(tiles):
-        row, column = divmod(position, columns)
-        left = _TILE_GAP + column * (_TILE_PIXELS + _TILE_GAP)
-        top = _TITLE_HEIGHT + row * (cell_height + _TILE_GAP)
+    canvas = _frame(title, tuple(caption for caption, _ in tiles), columns).copy()
+    _, _, corners = _grid(len(tiles), columns)
+    for corner, (_, values) in zip(corners, tiles):
         tile = Image.fromarray(_colorize(values)).resize((_TILE_PIXELS, _TILE_PIXELS), Image.Resampling.NEAREST)
-        canvas.paste(tile, (left, top))
-        draw.text((left, top + _TILE_PIXELS + 2), caption, fill="black", font=font)
+        canvas.paste(tile, corner)
     return canvas
 
 
@@ -460,19 +407,58 @@ def classify(image: Any) -> tuple[dict[str, float], Image.Image, Image.Image]:
     """
     _, _, margin = current_settings()
     digit = center_digit(image, margin)  # before loading: a blank canvas needs no model
-    classifier = get_classifier()
-    prepared = resize_digit(digit, classifier.image_size)
-    pixel_values = np.asarray(classifier.processor(prepared, return_tensors="np")["pixel_values"], dtype=np.float32)
-    logits, hidden_states = classifier.run(pixel_values)
-    probabilities = softmax(logits)[0]
+    predictor = get_predictor()
+    config = predictor.config
+    prepared = resize_digit(digit, config.image_size)
+    outputs = predictor(prepared, output_hidden_states=predictor.can_output_hidden_states)
+    probabilities = softmax(outputs.logits.numpy())[0]
+    labels = _display_labels(config.id2label, config.num_labels)
     top = np.argsort(-probabilities)[:TOP_K]
-    scores = {classifier.labels[index]: float(probabilities[index]) for index in top}
-    hidden = [state[0] for state in hidden_states] if hidden_states else None
-    return scores, render_activations(pixel_values[0, 0], hidden), prepared
+    scores = {labels[index]: float(probabilities[index]) for index in top}
+    hidden = [state[0].numpy() for state in outputs.hidden_states] if outputs.hidden_states else None
+    # The prepared image stands for the network's input: normalisation is affine and each tile is scaled to its own
+    # min-max, so it draws exactly like the normalised pixel values.
+    network_input = np.asarray(prepared, dtype=np.float32)
+    return scores, render_activations(network_input, hidden), prepared
 
 
-def predict(image: Any) -> tuple[dict[str, float], Image.Image]:
-    """Gradio handler: (top-3 label -> probability, feature-map picture); problems become readable gr.Error."""
+def save_picture(picture: Image.Image, cache_dir: str | Path) -> str:
+    """Write ``picture`` as PNG into Gradio's cache, named by its content, and return the path Gradio serves.
+
+    Why not return the PIL image: Gradio 6.31 then encodes it as WebP (7-17 ms here for the 478x296 picture; lossy,
+    which blurs the pixel grid) and writes it *in place* to ``<cache>/<content hash>/image.webp``
+    (``processing_utils.save_pil_to_cache``). Identical inputs give identical pictures, hence the same path, and
+    while one request rewrote the file (truncating it first) another was sending it: the client got fewer bytes
+    than the declared Content-Length ("peer closed connection without sending complete message body", gradio
+    issue #8878). Here the bytes go to a unique temporary file that is renamed over the final name: a reader opens
+    either the old or the new inode, both complete and identical. An existing picture is only touched, so that
+    ``delete_cache`` (which ages files by ctime) does not remove it while it is handed out again. PNG at
+    ``compress_level=1`` takes 2-3 ms and is lossless.
+    """
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png", compress_level=1)
+    data = buffer.getvalue()
+    directory = Path(cache_dir) / hashlib.sha256(data).hexdigest()
+    path = directory / "feature_maps.png"
+    try:
+        os.utime(path)
+        return str(path)
+    except FileNotFoundError:  # first time this picture is made (or it was deleted from the cache since)
+        pass
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".feature_maps.", suffix=".png", delete=False) as staging:
+        try:
+            staging.write(data)
+            staging.close()
+            os.replace(staging.name, path)
+        except BaseException:  # a full disk: leave no half-written staging file behind
+            Path(staging.name).unlink(missing_ok=True)
+            raise
+    return str(path)
+
+
+def predict(image: Any) -> tuple[dict[str, float], str]:
+    """Gradio handler: (top-3 label -> probability, feature-map picture file); problems become readable gr.Error."""
     try:
         scores, activations, _ = classify(image)
     except DigitInputError as error:
@@ -485,10 +471,10 @@ def predict(image: Any) -> tuple[dict[str, float], Image.Image]:
         ) from error
     except ValueError as error:  # a bad HFDL_BACKEND / HFDL_MARGIN, or a model that rejects the input
         raise gr.Error(str(error), title="Cannot run the model") from error
-    return scores, activations
+    return scores, save_picture(activations, feature_maps.GRADIO_CACHE)
 
 
-def predict_upload(file_data: dict[str, Any] | None) -> tuple[dict[str, float], Image.Image]:
+def predict_upload(file_data: dict[str, Any] | None) -> tuple[dict[str, float], str]:
     """Handler of the Upload tab, wired with ``preprocess=False``: it gets the uploaded file's record, not an image.
 
     Gradio would decode the upload before any handler runs, so a file that is not an image would fail inside Gradio
@@ -510,7 +496,7 @@ convolution layer** (C1): the edge and stroke detectors it learned. Model: [hfdl
 LeNet-5 (LeCun et al., 1998), *Deep Learning Mastery* ch. 5.
 """
 
-with gr.Blocks(title="hfdl digit recognizer") as demo:
+with gr.Blocks(title="hfdl digit recognizer", delete_cache=(CACHE_MAX_AGE_S, CACHE_MAX_AGE_S)) as demo:
     gr.Markdown(DESCRIPTION)
     with gr.Row():
         with gr.Column():
@@ -528,12 +514,12 @@ with gr.Blocks(title="hfdl digit recognizer") as demo:
                 upload_button = gr.Button("Recognize upload", variant="primary")
         with gr.Column():
             top3 = gr.Label(label="Top-3 guesses", num_top_classes=TOP_K)
-            # The picture carries its own title; Gradio's label badge would cover it.
-            feature_maps = gr.Image(label="What the first layer sees", show_label=False, type="pil", interactive=False)
-    sketch_button.click(predict, inputs=sketchpad, outputs=[top3, feature_maps], api_name="predict_sketch")
-    upload_button.click(
-        predict_upload, inputs=upload, outputs=[top3, feature_maps], api_name="predict_upload", preprocess=False
-    )
+            # The picture carries its own title; Gradio's label badge would cover it. The handler returns the path of
+            # a PNG it wrote itself (see save_picture).
+            feature_maps = gr.Image(label="What the first layer sees", show_label=False, interactive=False)
+    events = {"outputs": [top3, feature_maps], "concurrency_limit": CONCURRENCY_LIMIT}
+    sketch_button.click(predict, inputs=sketchpad, api_name="predict_sketch", **events)
+    upload_button.click(predict_upload, inputs=upload, api_name="predict_upload", preprocess=False, **events)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,232 @@
+"""Load a trained model for inference, from whatever a user points at, on PyTorch or ONNX Runtime.
+
+Spaces and the CLI are handed a string and a backend name; this module turns them into one object that can
+classify images, so the folder layouts hfdl writes are resolved in one place:
+
+* a model folder written by ``save_pretrained`` (``config.json`` + ``model.safetensors``);
+* a training output folder, where the recipe keeps the best model in ``<dir>/best/`` and ``hfdl demo`` the
+  ONNX export in ``<dir>/onnx/``;
+* an ONNX export folder written by :func:`hfdl.export.export_onnx` (``model.onnx`` + ``config.json``);
+* a Hub id (``org/name``), resolved through the normal Hugging Face cache (so ``HF_HUB_OFFLINE=1`` works with a
+  cached snapshot), then read as one of the layouts above.
+
+Every failure names the source and what would have been accepted, before any framework error surfaces. onnxruntime
+and :mod:`hfdl.export` are imported only for the ONNX backend: ``import hfdl.inference`` needs the core
+dependencies only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, PretrainedConfig
+from transformers.utils import ModelOutput
+
+BACKENDS = ("torch", "onnx")
+#: Tasks this module can load, with the class-name suffix that identifies them in a config's ``architectures``.
+TASKS = {"image-classification": "ForImageClassification"}
+
+CONFIG_NAME = "config.json"
+ONNX_NAME = "model.onnx"
+PREPROCESSOR_NAME = "preprocessor_config.json"
+#: The weight files transformers reads, in its own order of preference.
+TORCH_WEIGHTS_NAMES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+#: Where each backend looks inside a source folder: the folder itself first, then the recipe's layout.
+TORCH_SUBFOLDERS = (".", "best")
+ONNX_SUBFOLDERS = (".", "onnx", "best/onnx")
+#: What a Hub snapshot needs per backend (fnmatch patterns: ``*`` also matches ``best/`` and ``onnx/``).
+HUB_PATTERNS = {"torch": ["*.json", "*.safetensors"], "onnx": ["*.json", "*.onnx", "*.onnx.data"]}
+
+_ACCEPTED = (
+    "a model folder (save_pretrained), a training output folder (<dir>/best, <dir>/onnx), "
+    "an ONNX export folder (export_onnx) or a Hub id (org/name)"
+)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A loaded model with its config and image processor, callable on images on either backend.
+
+    ``model`` is the PyTorch ``PreTrainedModel`` (in eval mode) or an
+    :class:`~hfdl.export.ORTModelForImageClassification`; both return the same ``ModelOutput`` with torch tensors,
+    so callers never branch on ``backend``. ``model_dir`` is the folder the model was read from (after resolving
+    ``best/``, ``onnx/`` or a Hub snapshot).
+    """
+
+    model: Any = field(repr=False)
+    config: PretrainedConfig = field(repr=False)
+    processor: Any = field(repr=False)
+    backend: str
+    task: str
+    model_dir: Path
+
+    @property
+    def can_output_hidden_states(self) -> bool:
+        """Whether calls may ask for ``hidden_states``: always on PyTorch, only for graphs exported with them."""
+        return self.backend == "torch" or bool(self.model.hidden_state_names)
+
+    def __call__(self, images: Any, output_hidden_states: bool = False) -> ModelOutput:
+        """Preprocess one image or a list of images with the model's own image processor, then run the model.
+
+        Raises:
+            ValueError: If the model came without an image processor (call :meth:`forward` with ``pixel_values``).
+        """
+        if self.processor is None:
+            raise ValueError(
+                f"{self.model_dir} has no {PREPROCESSOR_NAME}, so images cannot be preprocessed here; save the image "
+                "processor next to the model (processor.save_pretrained) or call forward(pixel_values)."
+            )
+        pixel_values = self.processor(images, return_tensors="pt")["pixel_values"]
+        return self.forward(pixel_values, output_hidden_states=output_hidden_states)
+
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool = False) -> ModelOutput:
+        """Run the model on a preprocessed batch ``(batch_size, num_channels, height, width)``."""
+        if self.backend == "onnx":
+            # False (not None) so that onnxruntime does not even fetch the hidden-state outputs of the graph.
+            return self.model(pixel_values=pixel_values, output_hidden_states=output_hidden_states)
+        with torch.inference_mode():
+            return self.model(pixel_values=torch.as_tensor(pixel_values), output_hidden_states=output_hidden_states)
+
+
+def load(source: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
+    """Load ``source`` for inference on ``backend`` ("torch" or "onnx").
+
+    Args:
+        source: A local folder (model, training output or ONNX export) or a Hub id; see the module docstring.
+        backend: "torch" runs the PyTorch model; "onnx" runs ``model.onnx`` in onnxruntime (needs the ``export``
+            extra: ``pip install 'hfdl[export]'``).
+        task: The head to load; ``None`` reads it from the config's ``architectures``. Only "image-classification"
+            is served so far.
+
+    Raises:
+        ValueError: An unknown backend or task, a config that is not an image classifier, unreadable weights.
+        FileNotFoundError: No such folder or Hub model, no ``config.json``, no weights or no ``model.onnx``.
+        ImportError: The ONNX backend without hfdl's export extra installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r} for {str(source)!r}; allowed: {', '.join(BACKENDS)}.")
+    if task is not None and task not in TASKS:
+        raise ValueError(f"Unknown task {task!r} for {str(source)!r}; allowed: {', '.join(TASKS)}.")
+    root = _local_root(str(source), backend)
+    if backend == "torch":
+        return _load_torch(str(source), root, task)
+    return _load_onnx(str(source), root, task)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Resolving the source to a local folder
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _local_root(source: str, backend: str) -> Path:
+    """The local folder behind ``source``: the folder itself, or the cached Hub snapshot of a Hub id."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise FileNotFoundError(f"{source} is a file, not a folder; expected {_ACCEPTED}.")
+    # Only `name` or `org/name` can be a Hub id; anything else that does not exist is a missing folder.
+    if path.is_absolute() or source.startswith((".", "~")) or source.count("/") > 1 or "\\" in source:
+        raise FileNotFoundError(f"No such folder: {source}; expected {_ACCEPTED}.")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return Path(snapshot_download(source, allow_patterns=HUB_PATTERNS[backend]))
+    except (OSError, HFValidationError) as error:  # LocalEntryNotFoundError, RepositoryNotFoundError, HTTP errors
+        raise FileNotFoundError(
+            f"{source} is not a local folder, and as a Hub id it could not be fetched or found in the cache "
+            f"({type(error).__name__}: {str(error).splitlines()[0]}); expected {_ACCEPTED}."
+        ) from error
+
+
+def _first_with(root: Path, name: str, subfolders: tuple[str, ...]) -> Path | None:
+    """The first of ``root/<subfolder>`` that holds a file ``name``."""
+    for subfolder in subfolders:
+        if (root / subfolder / name).is_file():
+            return (root / subfolder).resolve()
+    return None
+
+
+def _where(root: Path, subfolders: tuple[str, ...]) -> str:
+    return ", ".join(str(root / subfolder) if subfolder != "." else str(root) for subfolder in subfolders)
+
+
+def _infer_task(config: PretrainedConfig, task: str | None, model_dir: Path) -> str:
+    """The requested task, or the one the config's ``architectures`` names; refuses heads this module cannot run."""
+    architectures = list(getattr(config, "architectures", None) or [])
+    wanted = [task] if task is not None else list(TASKS)
+    for name in wanted:
+        if any(architecture.endswith(TASKS[name]) for architecture in architectures):
+            return name
+    raise ValueError(
+        f"{model_dir} holds {architectures or 'no architectures'} ({config.model_type}), not a model for "
+        f"{task or 'any task served here'}; allowed tasks: {', '.join(TASKS)}."
+    )
+
+
+def _load_processor(*folders: Path | None) -> Any:
+    """The image processor saved in the first folder that has one, else None (the model can still run on tensors)."""
+    for folder in folders:
+        if folder is not None and (folder / PREPROCESSOR_NAME).is_file():
+            return AutoImageProcessor.from_pretrained(folder)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The two backends
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _load_torch(source: str, root: Path, task: str | None) -> Predictor:
+    model_dir = _first_with(root, CONFIG_NAME, TORCH_SUBFOLDERS)
+    if model_dir is None:
+        raise FileNotFoundError(f"No {CONFIG_NAME} in {_where(root, TORCH_SUBFOLDERS)}: {source} is not {_ACCEPTED}.")
+    weights = [name for name in TORCH_WEIGHTS_NAMES if (model_dir / name).is_file()]
+    if not weights:
+        hint = " It holds an ONNX export: use backend='onnx'." if (model_dir / ONNX_NAME).is_file() else ""
+        raise FileNotFoundError(
+            f"No PyTorch weights ({', '.join(TORCH_WEIGHTS_NAMES)}) in {model_dir}, the model folder of {source}.{hint}"
+        )
+    config = AutoConfig.from_pretrained(model_dir)
+    task = _infer_task(config, task, model_dir)
+    from safetensors import SafetensorError
+
+    try:
+        model = AutoModelForImageClassification.from_pretrained(model_dir, config=config)
+    except SafetensorError as error:
+        # safetensors reports a truncated or overwritten file as a header error deep in transformers' loader; say
+        # which file, and what to do, in one message (`from None`: the Rust traceback adds nothing to it).
+        raise ValueError(
+            f"{model_dir / weights[0]} is not a readable safetensors file ({error}); it is truncated or corrupt. "
+            "Save the model again (save_pretrained) or download it again."
+        ) from None
+    return Predictor(model.eval(), model.config, _load_processor(model_dir), "torch", task, model_dir)
+
+
+def _load_onnx(source: str, root: Path, task: str | None) -> Predictor:
+    onnx_dir = _first_with(root, ONNX_NAME, ONNX_SUBFOLDERS)
+    if onnx_dir is None:
+        raise FileNotFoundError(
+            f"No {ONNX_NAME} in {_where(root, ONNX_SUBFOLDERS)} for {source}. Export one with "
+            f"`hfdl export onnx MODEL_DIR {root / 'onnx'} --hidden-states`, or use backend='torch'."
+        )
+    if not (onnx_dir / CONFIG_NAME).is_file():
+        raise FileNotFoundError(
+            f"{onnx_dir} has {ONNX_NAME} but no {CONFIG_NAME}; hfdl.export.export_onnx writes both, so export again."
+        )
+    try:
+        from hfdl.export import ORTModelForImageClassification
+    except ImportError as error:
+        raise ImportError(
+            f"The ONNX backend needs hfdl's export extra (pip install 'hfdl[export]'), which could not be imported "
+            f"({error}); or use backend='torch'."
+        ) from error
+    task = _infer_task(AutoConfig.from_pretrained(onnx_dir), task, onnx_dir)
+    model = ORTModelForImageClassification.from_pretrained(onnx_dir)
+    # export_onnx copies the image processor next to model.onnx; an older export may only have it beside the weights.
+    processor = _load_processor(onnx_dir, _first_with(root, PREPROCESSOR_NAME, TORCH_SUBFOLDERS))
+    return Predictor(model, model.config, processor, "onnx", task, onnx_dir)
