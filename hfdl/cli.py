@@ -3,6 +3,7 @@
     hfdl list [--json]
     hfdl train --model lenet5-modern --dataset digits --num_epochs 5 --output_dir outputs/lenet5
     hfdl export onnx MODEL_DIR OUTPUT_DIR [--task TASK] [--hidden-states]
+    hfdl predict MODEL IMAGE [IMAGE ...] [--backend torch|onnx] [--top_k 3] [--json]
     hfdl demo [--output_dir outputs/lenet5-digits] [--no-serve]
 
 ``hfdl train`` runs the recipe in this process; for several processes use
@@ -144,6 +145,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Classify image files with a saved model (folder, training output, ONNX export or Hub id), top-k per image."""
+    import torch
+    from PIL import Image, UnidentifiedImageError
+    from transformers.utils import logging as transformers_logging
+
+    from .inference import load
+
+    # The output is the predictions, one line per image: no "Loading weights" bar in between.
+    bars_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        predictor = load(args.model, backend=args.backend)
+    finally:
+        if bars_enabled:
+            transformers_logging.enable_progress_bar()
+    if predictor.task != "image-classification":
+        raise ValueError(f"{args.model} is a {predictor.task!r} model; `hfdl predict` classifies images.")
+    images = []
+    for path in args.images:
+        try:
+            with Image.open(path) as image:
+                images.append(image.copy())
+        except (OSError, UnidentifiedImageError) as error:  # also a missing file
+            raise ValueError(f"{path} is not an image file that Pillow can read ({error}).") from error
+    probabilities = torch.softmax(predictor(images).logits.float(), dim=-1)
+    top_k = min(args.top_k, probabilities.shape[-1])
+    results = []
+    for path, row in zip(args.images, probabilities):
+        scores, indices = row.topk(top_k)
+        predictions = [
+            {"label": predictor.config.id2label.get(int(index), str(int(index))), "score": float(score)}
+            for score, index in zip(scores, indices)
+        ]
+        results.append({"image": path, "predictions": predictions})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            ranked = ", ".join(f"{p['label']} ({p['score']:.3f})" for p in result["predictions"])
+            print(f"{result['image']}: {ranked}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfdl", description="hfdl: Deep Learning Mastery models on the Hub.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     onnx_parser.add_argument("--hidden-states", action="store_true", help="also export per-layer activations")
     onnx_parser.add_argument("--atol", type=float, default=None, help="validation tolerance (default: config's)")
 
+    predict_parser = commands.add_parser("predict", help="classify image files with a saved model (hfdl.inference)")
+    predict_parser.add_argument("model", help="a model folder, a training output folder, an ONNX export or a Hub id")
+    predict_parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    predict_parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    predict_parser.add_argument("--top_k", type=_positive_int, default=3, help="how many classes to show per image")
+    predict_parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+
     demo_parser = commands.add_parser("demo", help="train LeNet-5 on the digits, export it and serve its Space")
     demo_parser.add_argument("--output_dir", default=str(DEMO_OUTPUT_DIR))
     demo_parser.add_argument("--num_epochs", type=_positive_int, default=15)
@@ -189,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "predict":
+            return cmd_predict(args)
         return cmd_demo(args)
     except USER_ERRORS as error:
         # One line a user can act on; the library's exceptions already say what is wrong and what is allowed.

@@ -10,9 +10,10 @@ classify images, so the folder layouts hfdl writes are resolved in one place:
 * a Hub id (``org/name``), resolved through the normal Hugging Face cache (so ``HF_HUB_OFFLINE=1`` works with a
   cached snapshot), then read as one of the layouts above.
 
-Every failure names the source and what would have been accepted, before any framework error surfaces. onnxruntime
-and :mod:`hfdl.export` are imported only for the ONNX backend: ``import hfdl.inference`` needs the core
-dependencies only.
+Any registered head loads (the task comes from the saved ``architectures`` through the registry, or is asked for
+with ``task=``); a head with an image processor can be called on images directly. Every failure names the source
+and what would have been accepted, before any framework error surfaces. onnxruntime and :mod:`hfdl.export` are
+imported only for the ONNX backend: ``import hfdl.inference`` needs the core dependencies only.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, PretrainedConfig
+from transformers import AutoConfig, AutoImageProcessor, PretrainedConfig
 from transformers.utils import ModelOutput
 
+from .registry import REGISTRY, get_architecture
+from .specs import TaskSpec
+
 BACKENDS = ("torch", "onnx")
-#: Tasks this module can load, with the class-name suffix that identifies them in a config's ``architectures``.
-TASKS = {"image-classification": "ForImageClassification"}
 
 CONFIG_NAME = "config.json"
 ONNX_NAME = "model.onnx"
@@ -48,20 +50,24 @@ _ACCEPTED = (
 
 @dataclass(frozen=True)
 class Predictor:
-    """A loaded model with its config and image processor, callable on images on either backend.
+    """A loaded model with its config and processor, callable on raw inputs or on model inputs, on either backend.
 
-    ``model`` is the PyTorch ``PreTrainedModel`` (in eval mode) or an
-    :class:`~hfdl.export.ORTModelForImageClassification`; both return the same ``ModelOutput`` with torch tensors,
-    so callers never branch on ``backend``. ``model_dir`` is the folder the model was read from (after resolving
-    ``best/``, ``onnx/`` or a Hub snapshot).
+    ``model`` is the PyTorch ``PreTrainedModel`` (in eval mode) or an :class:`~hfdl.export.ORTModel`; both return
+    the head's ``ModelOutput`` with torch tensors, so callers never branch on ``backend``. ``task`` is the head's
+    pipeline tag and ``task_spec`` its :class:`~hfdl.specs.TaskSpec`; ``model_dir`` is the folder the model was read
+    from (after resolving ``best/``, ``onnx/`` or a Hub snapshot).
     """
 
     model: Any = field(repr=False)
     config: PretrainedConfig = field(repr=False)
     processor: Any = field(repr=False)
     backend: str
-    task: str
+    task_spec: TaskSpec = field(repr=False)
     model_dir: Path
+
+    @property
+    def task(self) -> str:
+        return self.task_spec.task
 
     @property
     def can_output_hidden_states(self) -> bool:
@@ -72,23 +78,26 @@ class Predictor:
         """Preprocess one image or a list of images with the model's own image processor, then run the model.
 
         Raises:
-            ValueError: If the model came without an image processor (call :meth:`forward` with ``pixel_values``).
+            ValueError: If the model came without an image processor (call :meth:`forward` with model inputs).
         """
-        if self.processor is None:
+        if self.processor is None or self.task_spec.processor != "image":
             raise ValueError(
-                f"{self.model_dir} has no {PREPROCESSOR_NAME}, so images cannot be preprocessed here; save the image "
-                "processor next to the model (processor.save_pretrained) or call forward(pixel_values)."
+                f"{self.model_dir} has no {PREPROCESSOR_NAME} for its {self.task!r} head, so images cannot be "
+                "preprocessed here; save the image processor next to the model (processor.save_pretrained) or call "
+                f"forward({', '.join(self.task_spec.input_names)})."
             )
         pixel_values = self.processor(images, return_tensors="pt")["pixel_values"]
         return self.forward(pixel_values, output_hidden_states=output_hidden_states)
 
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool = False) -> ModelOutput:
-        """Run the model on a preprocessed batch ``(batch_size, num_channels, height, width)``."""
+    def forward(self, *inputs: Any, output_hidden_states: bool = False, **named_inputs: Any) -> ModelOutput:
+        """Run the model on its inputs (the task spec's, positional in order or by name), e.g. ``pixel_values``."""
+        values = {**dict(zip(self.task_spec.input_names, inputs)), **named_inputs}
         if self.backend == "onnx":
             # False (not None) so that onnxruntime does not even fetch the hidden-state outputs of the graph.
-            return self.model(pixel_values=pixel_values, output_hidden_states=output_hidden_states)
+            return self.model(**values, output_hidden_states=output_hidden_states)
         with torch.inference_mode():
-            return self.model(pixel_values=torch.as_tensor(pixel_values), output_hidden_states=output_hidden_states)
+            tensors = {name: torch.as_tensor(value) for name, value in values.items()}
+            return self.model(**tensors, output_hidden_states=output_hidden_states)
 
 
 def load(source: str | Path, backend: str = "torch", task: str | None = None) -> Predictor:
@@ -98,18 +107,18 @@ def load(source: str | Path, backend: str = "torch", task: str | None = None) ->
         source: A local folder (model, training output or ONNX export) or a Hub id; see the module docstring.
         backend: "torch" runs the PyTorch model; "onnx" runs ``model.onnx`` in onnxruntime (needs the ``export``
             extra: ``pip install 'hfdl[export]'``).
-        task: The head to load; ``None`` reads it from the config's ``architectures``. Only "image-classification"
-            is served so far.
+        task: The head to load (a pipeline tag such as "image-classification" or "image-feature-extraction");
+            ``None`` takes the head the folder was saved from (its ``architectures``). On PyTorch any head of the
+            architecture loads from a checkpoint of another (a base model from a classifier's weights); an ONNX
+            graph holds one head.
 
     Raises:
-        ValueError: An unknown backend or task, a config that is not an image classifier, unreadable weights.
+        ValueError: An unknown backend, a model that is not hfdl's, a task it has no head for, unreadable weights.
         FileNotFoundError: No such folder or Hub model, no ``config.json``, no weights or no ``model.onnx``.
         ImportError: The ONNX backend without hfdl's export extra installed.
     """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r} for {str(source)!r}; allowed: {', '.join(BACKENDS)}.")
-    if task is not None and task not in TASKS:
-        raise ValueError(f"Unknown task {task!r} for {str(source)!r}; allowed: {', '.join(TASKS)}.")
     root = _local_root(str(source), backend)
     if backend == "torch":
         return _load_torch(str(source), root, task)
@@ -155,16 +164,21 @@ def _where(root: Path, subfolders: tuple[str, ...]) -> str:
     return ", ".join(str(root / subfolder) if subfolder != "." else str(root) for subfolder in subfolders)
 
 
-def _infer_task(config: PretrainedConfig, task: str | None, model_dir: Path) -> str:
-    """The requested task, or the one the config's ``architectures`` names; refuses heads this module cannot run."""
+def _resolve_task(config: PretrainedConfig, task: str | None, model_dir: Path) -> TaskSpec:
+    """The requested head, or the one the config's ``architectures`` names, through the registry."""
+    if config.model_type not in {spec.model_type for spec in REGISTRY.values()}:
+        known = ", ".join(spec.model_type for spec in REGISTRY.values())
+        raise ValueError(f"{model_dir} holds a {config.model_type!r} model, not an hfdl one; hfdl serves: {known}.")
+    spec = get_architecture(config.model_type)
+    if task is not None:
+        return spec.task(task)  # a ValueError that lists the heads if there is no such one
     architectures = list(getattr(config, "architectures", None) or [])
-    wanted = [task] if task is not None else list(TASKS)
-    for name in wanted:
-        if any(architecture.endswith(TASKS[name]) for architecture in architectures):
-            return name
+    for task_spec in spec.tasks:
+        if task_spec.model_class.__name__ in architectures:
+            return task_spec
     raise ValueError(
-        f"{model_dir} holds {architectures or 'no architectures'} ({config.model_type}), not a model for "
-        f"{task or 'any task served here'}; allowed tasks: {', '.join(TASKS)}."
+        f"{model_dir} holds {architectures or 'no architectures'} ({config.model_type}), none of them a head of "
+        f"{spec.name}; pass task= one of {', '.join(t.task for t in spec.tasks)}."
     )
 
 
@@ -192,11 +206,11 @@ def _load_torch(source: str, root: Path, task: str | None) -> Predictor:
             f"No PyTorch weights ({', '.join(TORCH_WEIGHTS_NAMES)}) in {model_dir}, the model folder of {source}.{hint}"
         )
     config = AutoConfig.from_pretrained(model_dir)
-    task = _infer_task(config, task, model_dir)
+    task_spec = _resolve_task(config, task, model_dir)
     from safetensors import SafetensorError
 
     try:
-        model = AutoModelForImageClassification.from_pretrained(model_dir, config=config)
+        model = task_spec.model_class.from_pretrained(model_dir, config=config)
     except SafetensorError as error:
         # safetensors reports a truncated or overwritten file as a header error deep in transformers' loader; say
         # which file, and what to do, in one message (`from None`: the Rust traceback adds nothing to it).
@@ -204,7 +218,7 @@ def _load_torch(source: str, root: Path, task: str | None) -> Predictor:
             f"{model_dir / weights[0]} is not a readable safetensors file ({error}); it is truncated or corrupt. "
             "Save the model again (save_pretrained) or download it again."
         ) from None
-    return Predictor(model.eval(), model.config, _load_processor(model_dir), "torch", task, model_dir)
+    return Predictor(model.eval(), model.config, _load_processor(model_dir), "torch", task_spec, model_dir)
 
 
 def _load_onnx(source: str, root: Path, task: str | None) -> Predictor:
@@ -219,14 +233,18 @@ def _load_onnx(source: str, root: Path, task: str | None) -> Predictor:
             f"{onnx_dir} has {ONNX_NAME} but no {CONFIG_NAME}; hfdl.export.export_onnx writes both, so export again."
         )
     try:
-        from hfdl.export import ORTModelForImageClassification
+        from hfdl.export import ORTModel
     except ImportError as error:
         raise ImportError(
             f"The ONNX backend needs hfdl's export extra (pip install 'hfdl[export]'), which could not be imported "
             f"({error}); or use backend='torch'."
         ) from error
-    task = _infer_task(AutoConfig.from_pretrained(onnx_dir), task, onnx_dir)
-    model = ORTModelForImageClassification.from_pretrained(onnx_dir)
+    task_spec = _resolve_task(AutoConfig.from_pretrained(onnx_dir), task, onnx_dir)
+    model = ORTModel.from_pretrained(onnx_dir)
+    if model.task.task != task_spec.task:
+        raise ValueError(
+            f"{onnx_dir / ONNX_NAME} holds the graph of the {model.task.task!r} head, not of {task_spec.task!r}; export that head."
+        )
     # export_onnx copies the image processor next to model.onnx; an older export may only have it beside the weights.
     processor = _load_processor(onnx_dir, _first_with(root, PREPROCESSOR_NAME, TORCH_SUBFOLDERS))
-    return Predictor(model, model.config, processor, "onnx", task, onnx_dir)
+    return Predictor(model, model.config, processor, "onnx", task_spec, onnx_dir)

@@ -194,3 +194,62 @@ def test_registry_spaces_and_notebooks_exist_and_use_the_architecture():
         for notebook in spec.notebooks:
             text = (REPO_ROOT / "notebooks" / f"{notebook}.ipynb").read_text()
             assert any(name in text for name in names), f"{notebook} does not use {spec.name}"
+
+
+# --------------------------------------------------------------------------------------------- hfdl predict
+@pytest.fixture
+def classifier_dir(tmp_path):
+    """A tiny seeded LeNet-5 with its image processor and class names, and two image files."""
+    import numpy as np
+    from PIL import Image
+
+    spec = REGISTRY["lenet5"]
+    labels = {0: "zero", 1: "one", 2: "two"}
+    model = build_model(spec, spec.task("image-classification"), id2label=labels)
+    model.save_pretrained(tmp_path / "model")
+    spec.make_image_processor(model.config).save_pretrained(tmp_path / "model")
+    generator = np.random.default_rng(0)
+    paths = []
+    for index in range(2):
+        paths.append(tmp_path / f"digit{index}.png")
+        Image.fromarray(generator.integers(0, 256, (20, 24), dtype=np.uint8)).save(paths[-1])
+    return tmp_path / "model", paths
+
+
+def test_predict_prints_the_models_top_k(classifier_dir, capsys):
+    import torch
+    from PIL import Image
+
+    model_dir, paths = classifier_dir
+    status, out, _ = run_main(capsys, "predict", str(model_dir), *map(str, paths), "--top_k", "2", "--json")
+    assert status == 0
+    results = json.loads(out)
+    spec = REGISTRY["lenet5"]
+    model = spec.task().model_class.from_pretrained(model_dir).eval()
+    processor = spec.image_processor_class.from_pretrained(model_dir)
+    with torch.no_grad():
+        probabilities = torch.softmax(
+            model(**processor([Image.open(p) for p in paths], return_tensors="pt")).logits, -1
+        )
+    for result, path, row in zip(results, paths, probabilities):
+        scores, indices = row.topk(2)
+        assert result["image"] == str(path)
+        assert [p["label"] for p in result["predictions"]] == [model.config.id2label[int(i)] for i in indices]
+        assert [p["score"] for p in result["predictions"]] == pytest.approx(scores.tolist(), abs=1e-6)
+    status, out, _ = run_main(capsys, "predict", str(model_dir), str(paths[0]))
+    assert status == 0 and out.startswith(f"{paths[0]}: ") and out.count("(") == 3  # three classes, default top 3
+
+
+def test_predict_user_errors_are_one_line(classifier_dir, capsys, tmp_path):
+    model_dir, paths = classifier_dir
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert_one_line_error(
+        *run_main(capsys, "predict", str(model_dir), str(tmp_path / "notes.txt")), r"notes\.txt is not an image file"
+    )
+    assert_one_line_error(*run_main(capsys, "predict", str(tmp_path / "nowhere"), str(paths[0])), r"No such folder")
+    spec = REGISTRY["lenet5"]
+    build_model(spec, spec.task("image-feature-extraction")).save_pretrained(tmp_path / "backbone")
+    assert_one_line_error(
+        *run_main(capsys, "predict", str(tmp_path / "backbone"), str(paths[0])),
+        r"is a 'image-feature-extraction' model; `hfdl predict` classifies images",
+    )

@@ -206,7 +206,7 @@ def test_import_needs_only_the_core_dependencies(run_dir):
 def test_bad_backend_and_task(run_dir):
     with pytest.raises(ValueError, match=r"Unknown backend 'tensorflow' for '.*run.*'; allowed: torch, onnx\."):
         load(run_dir, backend="tensorflow")
-    with pytest.raises(ValueError, match=r"Unknown task 'text-generation' .*; allowed: image-classification\."):
+    with pytest.raises(ValueError, match=r"lenet5 has no 'text-generation' head; available: image-classification"):
         load(run_dir, task="text-generation")
 
 
@@ -263,9 +263,46 @@ def test_corrupt_safetensors_gives_one_clear_message(run_dir, tmp_path, keep_byt
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
-def test_model_that_is_not_an_image_classifier(tmp_path):
+def test_any_registered_head_loads_with_its_own_inputs(tmp_path):
+    """A regression head (no Auto class) loads from its saved architectures and takes its own input."""
     spec = hfdl.get_architecture("mlp")
-    config = spec.config_class(**spec.test_config)
-    spec.task("tabular-regression").model_class(config).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match=r"holds \['MLPForRegression'\] \(hfdl-mlp\), not a model for any task served"):
+    task = spec.task("tabular-regression")
+    torch.manual_seed(0)
+    model = task.model_class(spec.config_class(**spec.test_config)).eval()
+    model.save_pretrained(tmp_path)
+    predictor = load(tmp_path)
+    assert predictor.task == "tabular-regression" and predictor.processor is None
+    features = task.make_inputs(model.config, batch_size=3, seed=1)["input_features"]
+    with torch.no_grad():
+        expected = model(input_features=features).predictions
+    torch.testing.assert_close(predictor.forward(features).predictions, expected, rtol=0, atol=0)
+    with pytest.raises(
+        ValueError, match=r"no preprocessor_config\.json for its 'tabular-regression' head.*forward\(input_features\)"
+    ):
+        predictor(np.zeros((8, 8)))
+
+
+def test_base_model_from_a_classifiers_checkpoint(run_dir, images):
+    """task= picks another head of the same architecture: the backbone of a trained classifier."""
+    predictor = load(run_dir, task="image-feature-extraction")
+    assert type(predictor.model).__name__ == "LeNet5Model"
+    pixel_values, expected = reference_outputs(run_dir / "best", images)
+    features = predictor(images).last_hidden_state
+    torch.testing.assert_close(features, expected.hidden_states[-1], rtol=0, atol=1e-6)  # F6, before the classifier
+
+
+@needs_onnx
+def test_onnx_graph_of_another_head_is_refused(run_dir):
+    with pytest.raises(
+        ValueError, match=r"holds the graph of the 'image-classification' head, not of 'image-feature-extraction'"
+    ):
+        load(run_dir, backend="onnx", task="image-feature-extraction")
+
+
+def test_model_that_is_not_hfdls(tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"holds a 'bert' model, not an hfdl one; hfdl serves: hfdl-lenet5, hfdl-mlp"):
         load(tmp_path)
