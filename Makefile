@@ -11,7 +11,7 @@ TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=Fals
 	MPLBACKEND=Agg HFDL_OPTIMUM_PYTHON=$(CURDIR)/$(OPTIMUM_VENV)/bin/python HFDL_REQUIRE_OPTIMUM_LANE=1
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format venv optimum-venv bench clean
+.PHONY: demo test test-fast lint format venv optimum-venv bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,12 +45,18 @@ format: venv
 test: venv optimum-venv lint
 	$(TEST_ENV) $(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
 
+# The edit-test loop: everything but the tests marked slow (DDP, the optimum lane, notebooks, the Space's fresh
+# venv). CI runs `make test`, all of them.
+test-fast: venv lint
+	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
 demo: venv
 	$(BIN)/hfdl demo
 
 bench: venv
 	$(TEST_ENV) $(BIN)/python benchmarks/bench_mnist.py
 	$(TEST_ENV) $(BIN)/python benchmarks/bench_onnx_latency.py
+	$(TEST_ENV) $(BIN)/python benchmarks/bench_space_load.py
 
 clean:
 	rm -rf $(VENV) $(OPTIMUM_VENV) outputs .pytest_cache .ruff_cache
