@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast lint format venv optimum-venv bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[all,dev]"
