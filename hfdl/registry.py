@@ -88,8 +88,11 @@ def register_auto_classes() -> None:
                 task.auto_class.register(spec.config_class, task.model_class, exist_ok=True)
                 task.model_class.register_for_auto_class(task.auto_class.__name__)
         if spec.image_processor_class is not None:
+            # One processor (PIL + numpy) serves every backend; registered for "torchvision" too, the backend
+            # transformers asks for first, it is found without a "falling back to pil" warning on every load.
+            processor = spec.image_processor_class
             AutoImageProcessor.register(
-                spec.config_class, slow_image_processor_class=spec.image_processor_class, exist_ok=True
+                spec.config_class, image_processor_classes={"pil": processor, "torchvision": processor}, exist_ok=True
             )
             spec.image_processor_class.register_for_auto_class("AutoImageProcessor")
             # pipeline() also looks for a *video* processor for vision tasks, reading the image processor's

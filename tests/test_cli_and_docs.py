@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -170,8 +172,9 @@ def _free_port() -> int:
 
 
 def test_demo_main_job_trains_saves_exports_and_serves(tmp_path):
-    """`make demo` end to end, shortened to one epoch and a Space that stops once it answered its URL."""
-    output_dir = tmp_path / "lenet5-digits"
+    """`make demo` end to end, shortened to one epoch and a Space that stops once it answered its URL; then the
+    README's quickstart, pasted as written, runs against what it left (the demo's default outputs/ layout)."""
+    output_dir = tmp_path / "outputs" / "lenet5-digits"
     result = run_cli(
         "demo", "--num_epochs", "1", "--output_dir", str(output_dir), "--port", str(_free_port()), "--smoke"
     )
@@ -182,6 +185,16 @@ def test_demo_main_job_trains_saves_exports_and_serves(tmp_path):
     assert (output_dir / "onnx" / "model.onnx").exists()
     assert "max abs diff" in result.stdout
     assert "Space running on http://127.0.0.1:" in result.stdout
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    quickstart = re.search(r"## Quickstart\s+```python\n(.*?)```", readme, re.S).group(1)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    ran = subprocess.run([sys.executable, "-c", quickstart], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr[-4000:]
+    predictions, true_label = re.fullmatch(r"(\[.*\]) true label: (\d)\n", ran.stdout).groups()
+    assert len(ast.literal_eval(predictions)) == 3
+    assert (tmp_path / "outputs" / "my-lenet" / "preprocessor_config.json").exists()
+    assert "accuracy" in (tmp_path / "outputs" / "my-lenet" / "README.md").read_text()
 
 
 def test_registry_spaces_and_notebooks_exist_and_use_the_architecture():

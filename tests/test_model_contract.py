@@ -437,3 +437,4 @@ def test_pipeline_with_hfdl_imported_never_asks_to_run_remote_code(tmp_path, off
     text = output.decode(errors="replace")
     assert "[y/N]" not in text and "custom code" not in text, text[-2000:]
     assert "CLASS hfdl.models.lenet5" in text, text[-2000:]
+    assert "Falling back" not in text, text[-2000:]  # hfdl's processor serves every backend, without a warning
