@@ -147,7 +147,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Classify image files with a saved model (folder, training output, ONNX export or Hub id), top-k per image."""
-    import torch
     from PIL import Image, UnidentifiedImageError
     from transformers.utils import logging as transformers_logging
 
@@ -170,16 +169,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 images.append(image.copy())
         except (OSError, UnidentifiedImageError) as error:  # also a missing file
             raise ValueError(f"{path} is not an image file that Pillow can read ({error}).") from error
-    probabilities = torch.softmax(predictor(images).logits.float(), dim=-1)
-    top_k = min(args.top_k, probabilities.shape[-1])
-    results = []
-    for path, row in zip(args.images, probabilities):
-        scores, indices = row.topk(top_k)
-        predictions = [
-            {"label": predictor.config.id2label.get(int(index), str(int(index))), "score": float(score)}
-            for score, index in zip(scores, indices)
-        ]
-        results.append({"image": path, "predictions": predictions})
+    results = [
+        {"image": path, "predictions": predictions}
+        for path, predictions in zip(args.images, predictor.classify(images, top_k=args.top_k))
+    ]
     if args.json:
         print(json.dumps(results, indent=2))
     else:

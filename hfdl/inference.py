@@ -48,6 +48,39 @@ _ACCEPTED = (
 )
 
 
+def class_scores(logits: torch.Tensor, config: PretrainedConfig) -> torch.Tensor:
+    """Per-class scores of a classification head, as transformers' classification pipelines compute them.
+
+    A softmax over the classes for a single-label head; a sigmoid per class for a multi-label head and for a one-logit
+    binary head (its one score is the probability of the positive class). A softmax over one logit would always say
+    1.0, and a softmax over independent labels would make them compete.
+    """
+    logits = logits.float()
+    if config.num_labels == 1 or config.problem_type == "multi_label_classification":
+        return logits.sigmoid()
+    return logits.softmax(dim=-1)
+
+
+def class_name(config: PretrainedConfig, index: int) -> str:
+    """The class name for display: the config's ``id2label``, with transformers' ``LABEL_<i>`` placeholders shown as
+    the index itself (for the digits, the digit)."""
+    name = str(config.id2label.get(index, index))
+    return str(index) if name == f"LABEL_{index}" else name
+
+
+def top_classes(logits: torch.Tensor, config: PretrainedConfig, top_k: int = 5) -> list[list[dict[str, Any]]]:
+    """For each row of ``logits`` (batch, num_labels): the ``top_k`` classes, best first, as ``{"label", "score"}``."""
+    scores = class_scores(logits, config)
+    values, indices = scores.topk(min(top_k, scores.shape[-1]), dim=-1)
+    return [
+        [
+            {"label": class_name(config, int(index)), "score": float(value)}
+            for value, index in zip(row_values, row_indices)
+        ]
+        for row_values, row_indices in zip(values, indices)
+    ]
+
+
 @dataclass(frozen=True)
 class Predictor:
     """A loaded model with its config and processor, callable on raw inputs or on model inputs, on either backend.
@@ -80,14 +113,27 @@ class Predictor:
         Raises:
             ValueError: If the model came without an image processor (call :meth:`forward` with model inputs).
         """
-        if self.processor is None or self.task_spec.processor != "image":
+        inputs = ", ".join(self.task_spec.input_names)
+        if self.task_spec.processor != "image":
+            raise ValueError(f"The {self.task!r} head of {self.model_dir} takes no images; call forward({inputs}).")
+        if self.processor is None:
             raise ValueError(
-                f"{self.model_dir} has no {PREPROCESSOR_NAME} for its {self.task!r} head, so images cannot be "
-                "preprocessed here; save the image processor next to the model (processor.save_pretrained) or call "
-                f"forward({', '.join(self.task_spec.input_names)})."
+                f"{self.model_dir} has no {PREPROCESSOR_NAME}, so images cannot be preprocessed here; save the image "
+                f"processor next to the model (processor.save_pretrained) or call forward({inputs})."
             )
         pixel_values = self.processor(images, return_tensors="pt")["pixel_values"]
         return self.forward(pixel_values, output_hidden_states=output_hidden_states)
+
+    def classify(self, images: Any, top_k: int = 5) -> list[list[dict[str, Any]]]:
+        """The ``top_k`` classes of each image, best first (see :func:`top_classes` for the scores).
+
+        Raises:
+            ValueError: If the model is not an image classifier.
+        """
+        if self.task != "image-classification":
+            raise ValueError(f"{self.model_dir} holds a {self.task!r} model; only image classifiers classify images.")
+        images = images if isinstance(images, (list, tuple)) else [images]
+        return top_classes(self(images).logits, self.config, top_k)
 
     def forward(self, *inputs: Any, output_hidden_states: bool = False, **named_inputs: Any) -> ModelOutput:
         """Run the model on its inputs (the task spec's, positional in order or by name), e.g. ``pixel_values``."""

@@ -266,3 +266,22 @@ def test_predict_user_errors_are_one_line(classifier_dir, capsys, tmp_path):
         *run_main(capsys, "predict", str(tmp_path / "backbone"), str(paths[0])),
         r"is a 'image-feature-extraction' model; `hfdl predict` classifies images",
     )
+
+
+def test_predict_gives_a_one_logit_head_its_sigmoid(classifier_dir, capsys, tmp_path):
+    """A binary head has one logit: its score is sigmoid(logit), never a softmax's constant 1.0."""
+    import torch
+    from PIL import Image
+
+    spec = REGISTRY["mlp"]
+    model = build_model(spec, spec.task("image-classification"), num_labels=1)
+    model.save_pretrained(tmp_path / "binary")
+    spec.make_image_processor(model.config).save_pretrained(tmp_path / "binary")
+    _, paths = classifier_dir
+    status, out, _ = run_main(capsys, "predict", str(tmp_path / "binary"), str(paths[0]), "--json")
+    assert status == 0
+    (prediction,) = json.loads(out)[0]["predictions"]
+    processor = spec.image_processor_class.from_pretrained(tmp_path / "binary")
+    with torch.no_grad():
+        logit = model(**processor(Image.open(paths[0]), return_tensors="pt")).logits[0, 0]
+    assert prediction == {"label": "0", "score": pytest.approx(logit.sigmoid().item(), abs=1e-6)}

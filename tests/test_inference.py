@@ -276,9 +276,7 @@ def test_any_registered_head_loads_with_its_own_inputs(tmp_path):
     with torch.no_grad():
         expected = model(input_features=features).predictions
     torch.testing.assert_close(predictor.forward(features).predictions, expected, rtol=0, atol=0)
-    with pytest.raises(
-        ValueError, match=r"no preprocessor_config\.json for its 'tabular-regression' head.*forward\(input_features\)"
-    ):
+    with pytest.raises(ValueError, match=r"The 'tabular-regression' head of .* takes no images; call forward\(input_f"):
         predictor(np.zeros((8, 8)))
 
 
@@ -306,3 +304,42 @@ def test_model_that_is_not_hfdls(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(ValueError, match=r"holds a 'bert' model, not an hfdl one; hfdl serves: hfdl-lenet5, hfdl-mlp"):
         load(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Classification scores: softmax for one label per image, sigmoids for binary and multi-label heads
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_classify_ranks_classes_by_softmax(run_dir, images):
+    predictor = load(run_dir)
+    _, expected = reference_outputs(run_dir / "best", images)
+    probabilities = expected.logits.softmax(-1)
+    ranked = predictor.classify(images, top_k=2)
+    for row, result in zip(probabilities, ranked):
+        values, indices = row.topk(2)
+        assert [entry["label"] for entry in result] == [LABELS[int(i)] for i in indices]
+        assert [entry["score"] for entry in result] == pytest.approx(values.tolist(), abs=1e-6)
+
+
+def test_one_logit_and_multi_label_heads_get_sigmoids():
+    from hfdl.inference import class_scores, top_classes
+
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    single = hfdl.get_architecture("mlp").make_config(num_labels=3)
+    multi = hfdl.get_architecture("mlp").make_config(num_labels=3, problem_type="multi_label_classification")
+    binary = hfdl.get_architecture("mlp").make_config(num_labels=1)
+    torch.testing.assert_close(class_scores(logits, single), logits.softmax(-1))
+    torch.testing.assert_close(class_scores(logits, multi), logits.sigmoid())
+    # A softmax over one logit would always say 1.0: the binary score is the positive class's probability.
+    (only,) = top_classes(torch.tensor([[-2.0]]), binary, top_k=5)[0]
+    assert only == {"label": "0", "score": pytest.approx(torch.tensor(-2.0).sigmoid().item())}
+
+
+def test_classify_refuses_heads_that_are_not_image_classifiers(tmp_path):
+    spec = hfdl.get_architecture("lenet5")
+    model = spec.task("image-feature-extraction").model_class(spec.config_class(**spec.test_config))
+    model.save_pretrained(tmp_path)
+    spec.make_image_processor(model.config).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"holds a 'image-feature-extraction' model; only image classifiers classify"):
+        load(tmp_path).classify(np.zeros((16, 16), dtype=np.uint8))

@@ -248,15 +248,6 @@ def prepare_digit(image: Any, size: int, margin: float = DEFAULT_MARGIN) -> Imag
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _display_labels(id2label: dict[int, str], num_labels: int) -> list[str]:
-    """Class names for display; transformers' placeholders (``LABEL_7``) become the class index, the digit itself."""
-    labels = []
-    for index in range(num_labels):
-        name = str(id2label.get(index, index))
-        labels.append(str(index) if name == f"LABEL_{index}" else name)
-    return labels
-
-
 _predictors: dict[tuple[str, str], Any] = {}
 _load_lock = threading.Lock()
 
@@ -390,13 +381,6 @@ def render_activations(network_input: np.ndarray, hidden_states: list[np.ndarray
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities over the last axis, computed in float64 after subtracting the max (no overflow)."""
-    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
-
-
 def classify(image: Any) -> tuple[dict[str, float], Image.Image, Image.Image]:
     """Top-3 probabilities, the activation picture and the prepared input the network saw (for tests and tools).
 
@@ -411,10 +395,10 @@ def classify(image: Any) -> tuple[dict[str, float], Image.Image, Image.Image]:
     config = predictor.config
     prepared = resize_digit(digit, config.image_size)
     outputs = predictor(prepared, output_hidden_states=predictor.can_output_hidden_states)
-    probabilities = softmax(outputs.logits.numpy())[0]
-    labels = _display_labels(config.id2label, config.num_labels)
-    top = np.argsort(-probabilities)[:TOP_K]
-    scores = {labels[index]: float(probabilities[index]) for index in top}
+    from hfdl.inference import top_classes  # hfdl is imported with the model, not with the app
+
+    # Softmax for a single-label head, sigmoids for a binary or multi-label one, as transformers' pipelines do.
+    scores = {entry["label"]: entry["score"] for entry in top_classes(outputs.logits, config, TOP_K)[0]}
     hidden = [state[0].numpy() for state in outputs.hidden_states] if outputs.hidden_states else None
     # The prepared image stands for the network's input: normalisation is affine and each tile is scaled to its own
     # min-max, so it draws exactly like the normalised pixel values.
