@@ -51,6 +51,7 @@ def model_card(model: PreTrainedModel, card_data: dict[str, Any] | None = None) 
             ``description`` (a paragraph of Markdown) and extra ``tags``.
     """
     data = _check_card_data(card_data)
+    _check_publishable(model)
     spec, task = find_task(model)
     model_name = data.get("model_name") or f"{spec.name}-{task.task}"
     datasets = data.get("datasets") or None
@@ -61,7 +62,8 @@ def model_card(model: PreTrainedModel, card_data: dict[str, Any] | None = None) 
     metadata = ModelCardData(
         library_name="transformers",
         pipeline_tag=task.task,
-        tags=["hfdl", spec.model_type, "custom_code", *data.get("tags", [])],
+        # custom_code: the folder carries its modeling code, which only heads with an Auto class can be loaded by.
+        tags=["hfdl", spec.model_type, *(["custom_code"] if task.auto_class else []), *data.get("tags", [])],
         datasets=datasets,
         model_name=model_name,
         metrics=list(eval_results) or None,
@@ -78,7 +80,6 @@ def model_card(model: PreTrainedModel, card_data: dict[str, Any] | None = None) 
         ]
         or None,
     )
-    auto_class = task.auto_class.__name__ if task.auto_class else type(model).__name__
     body = [
         f"# {model_name}",
         "",
@@ -89,25 +90,46 @@ def model_card(model: PreTrainedModel, card_data: dict[str, Any] | None = None) 
     ]
     if data.get("description"):
         body += [data["description"], ""]
-    body += [
-        "## Use",
-        "",
-        "```python",
-        f"from transformers import {auto_class}",
-        "",
-        f'model = {auto_class}.from_pretrained("{model_name}", trust_remote_code=True)',
-        "```",
-        "",
-        "The modeling code ships with the weights (remote code), so hfdl need not be installed; after `import hfdl` "
-        "hfdl's own classes are used and `trust_remote_code` is not needed.",
-        "",
-    ]
+    body += ["## Use", "", "```python"]
+    if task.auto_class is not None:
+        auto_class = task.auto_class.__name__
+        body += [
+            f"from transformers import {auto_class}",
+            "",
+            f'model = {auto_class}.from_pretrained("{model_name}", trust_remote_code=True)',
+            "```",
+            "",
+            "The modeling code ships with the weights (remote code), so hfdl need not be installed; after `import "
+            "hfdl` hfdl's own classes are used and `trust_remote_code` is not needed.",
+            "",
+        ]
+    else:
+        body += [
+            "import hfdl",
+            "",
+            f'model = hfdl.{type(model).__name__}.from_pretrained("{model_name}")',
+            "```",
+            "",
+            f"transformers has no Auto class for {task.task}, so this head loads through hfdl (`pip install hfdl`), "
+            "not as remote code.",
+            "",
+        ]
     if eval_results:
         body += [f"## Evaluation on `{eval_dataset}` ({data.get('eval_split', 'test')} split)", ""]
         body += ["| metric | value |", "|---|---|"]
         body += [f"| {metric} | {float(value):.4f} |" for metric, value in eval_results.items()]
         body += [""]
     return ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n" + "\n".join(body))
+
+
+def _check_publishable(model: object) -> None:
+    """Refuse what is not a whole hfdl model, saying what to publish instead."""
+    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+        raise ValueError(
+            "save_for_hub/push_to_hub publish a whole model, and this is a peft model with adapters: merge them "
+            "first (model.merge_and_unload()), or publish the adapter alone with model.save_pretrained(dir) / "
+            "model.push_to_hub(repo_id)."
+        )
 
 
 def _write_folder(model: PreTrainedModel, directory: Path, processor: Any, card_data: dict[str, Any] | None) -> None:
@@ -131,6 +153,7 @@ def save_for_hub(
     Returns:
         The path of the saved folder.
     """
+    _check_publishable(model)
     target = Path(save_directory)
     # The folder's name is what a Hub repo made from it would be called.
     card_data = {"model_name": target.resolve().name, **_check_card_data(card_data)}
@@ -166,6 +189,7 @@ def push_to_hub(
     """
     from huggingface_hub import HfApi
 
+    _check_publishable(model)
     card_data = {"model_name": repo_id, **_check_card_data(card_data)}
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")

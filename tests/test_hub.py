@@ -30,7 +30,8 @@ def test_card_metadata_names_task_tags_datasets_and_results(spec, task, tmp_path
     folder = save_for_hub(model, tmp_path / "my-model", card_data=CARD_DATA)
     metadata = read_metadata(folder)
     assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == task.task
-    assert metadata["tags"] == ["hfdl", spec.model_type, "custom_code"]
+    remote_code = task.auto_class is not None  # only heads with an Auto class load as remote code
+    assert metadata["tags"] == ["hfdl", spec.model_type, *(["custom_code"] if remote_code else [])]
     assert metadata["datasets"] == ["ylecun/mnist"]
     (result,) = metadata["model-index"][0]["results"]
     assert metadata["model-index"][0]["name"] == "my-model"  # the folder's name, as a Hub repo would be called
@@ -41,8 +42,11 @@ def test_card_metadata_names_task_tags_datasets_and_results(spec, task, tmp_path
     body = card.text
     assert f"{model.num_parameters():,} parameters" in body and "| accuracy | 0.9870 |" in body
     assert "Trained by a test." in body
-    loader = task.auto_class.__name__ if task.auto_class else task.model_class.__name__
-    assert f'{loader}.from_pretrained("my-model", trust_remote_code=True)' in body
+    if remote_code:
+        assert f'{task.auto_class.__name__}.from_pretrained("my-model", trust_remote_code=True)' in body
+    else:
+        assert f'hfdl.{task.model_class.__name__}.from_pretrained("my-model")' in body
+        assert "trust_remote_code" not in body and "not as remote code" in body
 
 
 def test_saved_folder_loads_and_carries_processor_and_remote_code(tmp_path):
@@ -124,3 +128,16 @@ def test_push_to_hub_creates_the_repo_and_uploads_one_folder(monkeypatch):
     assert calls["create_repo"] == ("org/lenet", True, True, "model")
     assert {"model.safetensors", "config.json", "preprocessor_config.json", "README.md"} <= set(calls["files"])
     assert 'AutoModelForImageClassification.from_pretrained("org/lenet", trust_remote_code=True)' in calls["card"]
+
+
+def test_a_peft_model_is_refused_with_what_to_do_instead(tmp_path):
+    peft = pytest.importorskip("peft")
+    from hfdl.lora import make_lora_config
+
+    model = hfdl.create_model("mlp")
+    peft_model = peft.get_peft_model(model, make_lora_config(model))
+    with pytest.raises(ValueError, match=r"peft model with adapters: merge them first \(model\.merge_and_unload\(\)\)"):
+        save_for_hub(peft_model, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+    merged = save_for_hub(peft_model.merge_and_unload(), tmp_path / "merged")
+    assert (merged / "model.safetensors").is_file()
