@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast lint format venv optimum-venv bench clean
 
-$(BIN)/.installed: pyproject.toml setup.py
+$(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[all,dev]"
@@ -40,7 +40,7 @@ lint: venv
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
-	$(BIN)/python -m hfdl.tools.check_copies --fix
+	$(BIN)/python hfdl/tools/check_copies.py --fix  # by path: works even when a broken copy stops `import hfdl`
 
 test: venv optimum-venv lint
 	$(TEST_ENV) $(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)

@@ -36,8 +36,16 @@ def main() -> None:
         inputs = load_file(item["inputs"])
         with torch.no_grad():
             outputs = model(**inputs)
-        save_file({"output": outputs[item["main_output"]].contiguous()}, item["output"])
+        tensors = {"output": outputs[item["main_output"]].contiguous()}
         results[item["source"]] = {"class": type(model).__name__, "module": type(model).__module__}
+        if item.get("processor"):  # the image processor travels as remote code too
+            processor = transformers.AutoImageProcessor.from_pretrained(
+                item["source"], trust_remote_code=job["block_hfdl"]
+            )
+            image = torch.arange(20 * 24, dtype=torch.uint8).reshape(20, 24).numpy()
+            tensors["pixel_values"] = processor(image, return_tensors="pt")["pixel_values"]
+            results[item["source"]]["processor_module"] = type(processor).__module__
+        save_file(tensors, item["output"])
     print(json.dumps(results))
 
 

@@ -31,7 +31,7 @@ from hfdl.data import (  # noqa: E402
     preprocess_for_model,
     read_idx,
 )
-from hfdl.layers.hfdl_utils import HfdlImageProcessor  # noqa: E402
+from hfdl.layers.hfdl_image_processing import HfdlImageProcessor  # noqa: E402
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-10k"
 MNIST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # from shared/data/README.md

@@ -175,7 +175,7 @@ def remote_code_report(tmp_path_factory) -> dict:
         for source in (str(folder), repo_id):
             items.append(
                 {"id": param.id, "source": source, "auto_class": task.auto_class.__name__, "inputs": str(inputs_path)}
-                | {"main_output": task.main_output}
+                | {"main_output": task.main_output, "processor": task.processor == "image"}
             )
     report = {}
     for block_hfdl in (True, False):
@@ -189,7 +189,7 @@ def remote_code_report(tmp_path_factory) -> dict:
         loaded = json.loads(result.stdout.strip().splitlines()[-1])
         for item in job_items:
             entry = loaded[item["source"]]
-            entry["output"] = load_file(item["output"])["output"]
+            entry.update(load_file(item["output"]))
             report.setdefault(item["id"], []).append({"block_hfdl": block_hfdl, "source": item["source"], **entry})
     return {"loaded": report, "expected": expected}
 
@@ -207,6 +207,11 @@ def test_remote_code_and_hub_repo_id_without_hfdl(spec, task, remote_code_report
         else:
             assert entry["module"].startswith("hfdl."), entry
         assert torch.equal(entry["output"], remote_code_report["expected"][case]), entry["source"]
+        if task.processor == "image":  # the processor loads the same way and computes what hfdl's computes
+            assert entry["processor_module"].startswith("transformers_modules" if entry["block_hfdl"] else "hfdl.")
+            image = torch.arange(20 * 24, dtype=torch.uint8).reshape(20, 24).numpy()
+            processor = spec.make_image_processor(spec.config_class(**spec.test_config))
+            torch.testing.assert_close(entry["pixel_values"], processor(image, return_tensors="pt")["pixel_values"])
 
 
 ALLOWED_TOP_LEVEL_IMPORTS = {"torch", "transformers", "numpy", "PIL", "__future__"}  # numpy/PIL: transformers deps

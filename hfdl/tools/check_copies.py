@@ -3,14 +3,16 @@
 Model folders are uploaded to the Hub as remote code and may import only torch, transformers, the standard library
 and their own siblings, so shared code is copied into them rather than imported (the transformers convention):
 
-* every folder of ``hfdl/models/`` holds a byte-identical copy of ``hfdl/layers/hfdl_utils.py``;
+* every folder of ``hfdl/models/`` holds a byte-identical copy of ``hfdl/layers/hfdl_utils.py``, and every folder
+  with an image processor (an ``image_processing_*.py``) one of ``hfdl/layers/hfdl_image_processing.py``;
 * a ``# Copied from hfdl.<module>.<name>`` marker (``hfdl.layers.attention.MultiHeadAttention``,
   ``hfdl.models.alexnet.modeling_alexnet.AlexNetBlock``) says that the top-level definition after it equals the
   named one.
 
 This checker reports drift of both; ``--fix`` rewrites the copies from their source.
 
-Usage: ``python -m hfdl.tools.check_copies [--fix]``
+Usage: ``python -m hfdl.tools.check_copies [--fix]``, or ``python hfdl/tools/check_copies.py --fix`` when a broken
+copy keeps ``import hfdl`` from working (this file imports only the standard library).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^# Copied from hfdl\.(?P<module>[\w.]+)\.(?P<name>\w+)\s*$")
-#: The shared file every model folder carries, byte for byte.
-SHARED_FILE = PACKAGE_ROOT / "layers" / "hfdl_utils.py"
+#: Shared files copied byte for byte into model folders -> which folders must carry them.
+SHARED_FILES = {
+    PACKAGE_ROOT / "layers" / "hfdl_utils.py": lambda folder: True,
+    PACKAGE_ROOT / "layers" / "hfdl_image_processing.py": lambda folder: any(folder.glob("image_processing_*.py")),
+}
 
 
 @dataclass
@@ -99,16 +104,25 @@ def check_file(path: Path, fix: bool = False) -> list[CopyMismatch]:
 
 
 def check_shared_files(fix: bool = False, root: Path | None = None) -> list[CopyMismatch]:
-    """Check (and with ``fix`` write) each model folder's ``hfdl_utils.py`` against :data:`SHARED_FILE`."""
+    """Check (and with ``fix`` write) the copies of :data:`SHARED_FILES` in each model folder.
+
+    A folder that needs a shared file must hold it unchanged; a folder that holds one it does not need is flagged
+    too (stale after a refactor), and ``fix`` removes it.
+    """
     root = root or PACKAGE_ROOT / "models"
-    source = SHARED_FILE.read_bytes()
     mismatches = []
     for folder in sorted(path.parent for path in root.glob("*/__init__.py")):
-        copy = folder / SHARED_FILE.name
-        if not copy.is_file() or copy.read_bytes() != source:
-            mismatches.append(CopyMismatch(copy, 1, "layers.hfdl_utils (whole file)"))
-            if fix:
-                copy.write_bytes(source)
+        for source, needed_in in SHARED_FILES.items():
+            copy = folder / source.name
+            if needed_in(folder):
+                if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+                    mismatches.append(CopyMismatch(copy, 1, f"layers.{source.stem} (whole file)"))
+                    if fix:
+                        copy.write_bytes(source.read_bytes())
+            elif copy.exists():
+                mismatches.append(CopyMismatch(copy, 1, f"layers.{source.stem} (not needed here)"))
+                if fix:
+                    copy.unlink()
     return mismatches
 
 
@@ -117,7 +131,7 @@ def check_copies(fix: bool = False, root: Path | None = None) -> list[CopyMismat
     root = root or PACKAGE_ROOT / "models"
     mismatches = check_shared_files(fix=fix, root=root)
     for path in sorted(root.rglob("*.py")):
-        if path.name != SHARED_FILE.name:
+        if path.name not in {source.name for source in SHARED_FILES}:
             mismatches.extend(check_file(path, fix=fix))
     return mismatches
 
@@ -133,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(mismatches)} copies differ; run `python -m hfdl.tools.check_copies --fix`.")
         return 1
     print(
-        "hfdl_utils.py copies and `# Copied from` blocks match their source."
+        "Shared-file copies and `# Copied from` blocks match their source."
         if not mismatches
         else f"Fixed {len(mismatches)} copies."
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .hfdl_utils import HfdlImageProcessor
+from .hfdl_image_processing import HfdlImageProcessor
 
 
 class LeNet5ImageProcessor(HfdlImageProcessor):

@@ -1,24 +1,20 @@
-"""What every hfdl model folder shares: config checks, the course's weight init, input checks, losses, images in.
+"""What every hfdl model folder shares: config checks, the course's weight init, input checks and losses.
 
 A model folder is what ``trust_remote_code`` copies to the Hub, so it may import only torch, transformers, the
 standard library and its own files. This file is therefore copied byte for byte into every folder of hfdl/models/
 as ``hfdl_utils.py`` (``python -m hfdl.tools.check_copies`` checks the copies, ``--fix`` rewrites them); edit it
 here, in hfdl/layers/, only. What transformers already gives remote code (``ACT2FN``, output classes, init
-helpers) is imported from transformers, not kept here.
+helpers) is imported from transformers, not kept here; what only image models need is in
+``hfdl_image_processing.py``, which only their folders carry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 try:  # transformers >= 5: init functions that leave weights loaded from a checkpoint untouched
     from transformers import initialization as init
@@ -167,83 +163,3 @@ def classification_loss(config: Any, logits: torch.Tensor, labels: torch.Tensor)
     if config.problem_type == "regression":
         return nn.functional.mse_loss(logits, labels.to(logits.dtype).view_as(logits))
     raise ValueError(f"Unknown `problem_type` {config.problem_type!r}; allowed: {', '.join(PROBLEM_TYPES)}.")
-
-
-# --------------------------------------------------------------------------------------------- images in
-class HfdlImageProcessor(BaseImageProcessor):
-    """Turns PIL images, numpy arrays or tensors into the normalised ``pixel_values`` a model expects.
-
-    transformers' pipelines convert every image to RGB; a 1-channel model needs this processor to bring it back
-    to grayscale. Steps: convert to ``L`` (or ``RGB``), resize to ``size`` x ``size``, scale to [0, 1], then
-    ``(x - image_mean) / image_std``. uint8 arrays are read as 0-255, float arrays as 0-1; arrays may be (H, W),
-    (H, W, C) or (C, H, W) with C in {1, 3, 4}.
-    """
-
-    model_input_names = ["pixel_values"]
-
-    def __init__(
-        self,
-        size: int = 32,
-        num_channels: int = 1,
-        image_mean: float | list[float] = 0.5,
-        image_std: float | list[float] = 0.5,
-        resample: int = 2,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
-        if isinstance(size, dict):  # the {"height": h, "width": w} form of other processors
-            size = size.get("height", size.get("shortest_edge"))
-        check_positive_int("size", size)
-        check_choice("num_channels", num_channels, (1, 3))
-        self.size = size
-        self.num_channels = num_channels
-        self.image_mean = image_mean
-        self.image_std = image_std
-        self.resample = resample
-
-    def _to_pil(self, image: object) -> Image.Image:
-        # Imported here: configs and models import this file too, and loading them must not need Pillow.
-        from PIL import Image
-
-        if isinstance(image, Image.Image):
-            return image
-        if isinstance(image, torch.Tensor):
-            image = image.detach().cpu().numpy()
-        if not isinstance(image, np.ndarray):
-            raise ValueError(
-                f"Expected a PIL image, a numpy array or a torch tensor, got {type(image).__name__}. "
-                "Allowed shapes: (H, W), (H, W, C) or (C, H, W) with C in {1, 3, 4}."
-            )
-        if image.size == 0:
-            raise ValueError(f"Got an empty image array of shape {image.shape}.")
-        if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[-1] not in (1, 3, 4):
-            image = np.moveaxis(image, 0, -1)  # (C, H, W) -> (H, W, C)
-        if image.ndim == 3 and image.shape[-1] == 1:
-            image = image[..., 0]
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
-            raise ValueError(
-                f"Cannot read an image of shape {image.shape}; allowed: (H, W), (H, W, C) or (C, H, W), C in {{1, 3, 4}}."
-            )
-        if image.dtype != np.uint8:
-            if not np.issubdtype(image.dtype, np.number) or np.issubdtype(image.dtype, np.complexfloating):
-                raise ValueError(f"Image arrays must hold real numbers, got dtype {image.dtype}.")
-            scale = 255.0 if np.issubdtype(image.dtype, np.floating) else 1.0
-            image = np.clip(np.asarray(image, dtype=np.float64) * scale, 0, 255).round().astype(np.uint8)
-        return Image.fromarray(image)
-
-    def preprocess(self, images: object, return_tensors: str | None = None, **kwargs) -> BatchFeature:
-        """Process one image or a list of images into ``{"pixel_values": (batch, C, size, size)}``."""
-        if not isinstance(images, (list, tuple)):
-            images = [images]
-        if len(images) == 0:
-            raise ValueError("Got an empty list of images; pass at least one image.")
-        mode = "L" if self.num_channels == 1 else "RGB"
-        mean = np.asarray(self.image_mean, dtype=np.float32).reshape(-1, 1, 1)
-        std = np.asarray(self.image_std, dtype=np.float32).reshape(-1, 1, 1)
-        batch = []
-        for image in images:
-            image = self._to_pil(image).convert(mode).resize((self.size, self.size), resample=self.resample)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-            array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, H, W)
-            batch.append((array - mean) / std)
-        return BatchFeature({"pixel_values": np.stack(batch).astype(np.float32)}, tensor_type=return_tensors)
