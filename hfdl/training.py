@@ -5,9 +5,10 @@ The recipes in ``recipes/`` stay scripts a person reads in one sitting (data -> 
 as accelerate's ``cv_example.py`` does, because the parts below live here, tested once:
 
 * :func:`create_optimizer` / :func:`create_scheduler` — the course's optimizers and learning-rate schedules by name;
-* :class:`TrainingState`, :func:`save_checkpoint`, :func:`resume_from_checkpoint` — checkpoints written by
-  ``accelerator.save_state`` under accelerate's automatic naming (``checkpoints/checkpoint_<i>``, the oldest removed
-  past ``total_limit``), made safe against a process killed in the middle of a save;
+* :class:`TrainingState`, :func:`save_checkpoint`, :func:`resume_from_checkpoint`, :func:`prepare_checkpoint_dir` —
+  checkpoints written by ``accelerator.save_state`` under accelerate's automatic naming
+  (``checkpoints/checkpoint_<i>``, the oldest removed past ``total_limit``), made safe against a process killed in
+  the middle of a save and against a new run mixing its checkpoints with an old run's;
 * :class:`JsonlTracker` — an accelerate tracker that writes every ``accelerator.log`` call to ``train_log.jsonl``
   beside TensorBoard, W&B, ... and that travels with the checkpoints, so a resumed run's log is the whole run's;
 * :func:`classification_metrics`, :func:`predict_classes`, :func:`plot_learning_curves`,
@@ -146,10 +147,13 @@ class TrainingState:
     """The loop's own counters, checkpointed with the model (``accelerator.register_for_checkpointing(state)``).
 
     ``steps_per_epoch`` is fixed by the data, ``--batch_size`` and the number of processes; a checkpoint taken with
-    another value would resume at the wrong batch, so :meth:`load_state_dict` refuses it.
+    another value would resume at the wrong batch. ``total_steps`` is the length of the run, which the learning-rate
+    schedule was built for (a resumed OneCycleLR keeps its saved length and fails past it). :meth:`load_state_dict`
+    refuses a checkpoint that differs in either.
     """
 
     steps_per_epoch: int
+    total_steps: int
     completed_steps: int = 0
     #: Sum of the logged mean training losses, each times its number of steps (the run's mean is this / steps).
     train_loss_sum: float = 0.0
@@ -169,6 +173,12 @@ class TrainingState:
             raise ValueError(
                 f"The checkpoint was saved with {state['steps_per_epoch']} steps per epoch, this run has "
                 f"{self.steps_per_epoch}: resume with the same data, --batch_size and number of processes."
+            )
+        if state.get("total_steps", self.total_steps) != self.total_steps:
+            raise ValueError(
+                f"The checkpoint was saved by a run of {state['total_steps']} steps, this run has {self.total_steps} "
+                "(--num_epochs x steps per epoch, or --max_steps): its learning-rate schedule was built for "
+                f"{state['total_steps']} steps, so resume with the same --num_epochs and --max_steps."
             )
         for name, value in state.items():
             setattr(self, name, value)
@@ -197,6 +207,28 @@ def _check_automatic_naming(accelerator: Accelerator) -> None:
         raise ValueError(
             "Checkpoints need Accelerator(project_config=ProjectConfiguration(project_dir=..., "
             "automatic_checkpoint_naming=True)): accelerate then names and prunes them."
+        )
+
+
+def prepare_checkpoint_dir(accelerator: Accelerator, overwrite: bool = False) -> None:
+    """For a run that starts from scratch: refuse, or with ``overwrite`` remove, an earlier run's checkpoints.
+
+    accelerate numbers checkpoints from ``checkpoint_0`` in every new process and prunes the lowest numbers first,
+    so a new run's checkpoints would mix with the old ones: ``"latest"`` would then pick a stale run, and a save
+    onto an existing number fails mid-run. Call it on every process, before any training; with ``overwrite`` the
+    main process removes ``checkpoints/`` while the others wait. Not for a resumed run.
+    """
+    _check_automatic_naming(accelerator)
+    project_dir = accelerator.project_configuration.project_dir
+    if overwrite:
+        if accelerator.is_main_process:
+            shutil.rmtree(Path(project_dir) / "checkpoints", ignore_errors=True)
+        accelerator.wait_for_everyone()
+    elif _checkpoint_folders(project_dir):
+        raise ValueError(
+            f"{project_dir}/checkpoints holds the checkpoints of an earlier run. Continue it with "
+            "--resume_from_checkpoint latest, start over with --overwrite_output_dir (removes them), or choose "
+            "another --output_dir."
         )
 
 
@@ -264,11 +296,14 @@ class JsonlTracker(GeneralTracker):
     service and is what tests, plots and ``jq`` read. It also keeps the entries in :attr:`history` and is
     checkpointable (``accelerator.register_for_checkpointing(tracker)``), so a resumed run's file starts with the log
     of the steps before its checkpoint and none of the steps a killed run did after it.
+
+    Only the main process writes the file because accelerate's ``Accelerator.init_trackers`` and ``Accelerator.log``
+    run there only. The methods below are not wrapped in ``accelerate.tracking.on_main_process`` (the only thing
+    that reads a tracker's ``main_process_only``): called directly, they write from any process.
     """
 
     name = "jsonl"
     requires_logging_directory = False
-    main_process_only = True  # accelerate calls start/log/finish on the main process only
 
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__()
@@ -447,6 +482,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "predict_classes",
+    "prepare_checkpoint_dir",
     "resume_from_checkpoint",
     "save_checkpoint",
     "save_json",

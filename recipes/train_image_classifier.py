@@ -22,7 +22,8 @@ What lands in ``--output_dir``:
 * ``learning_curves.png``, ``confusion_matrix.png``;
 * ``checkpoints/checkpoint_<i>/`` — ``accelerator.save_state`` every ``--checkpointing_steps``, the newest
   ``--checkpoints_total_limit`` kept; ``--resume_from_checkpoint latest`` continues from there, bit for bit, even
-  after the run was killed in the middle of a save.
+  after the run was killed in the middle of a save. A new run refuses a folder with an earlier run's checkpoints
+  (they would mix) unless ``--overwrite_output_dir`` says to remove them.
 
 Optimizers, schedules, checkpoints, the log file, metrics and plots come from :mod:`hfdl.training`.
 
@@ -63,6 +64,7 @@ from hfdl.training import (
     positive_float,
     positive_int,
     predict_classes,
+    prepare_checkpoint_dir,
     resume_from_checkpoint,
     save_checkpoint,
     save_json,
@@ -90,9 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default="outputs/image-classifier")
     parser.add_argument("--checkpointing_steps", help="Save the state every N steps, or each 'epoch'")
-    # Two or more: a run killed while saving a checkpoint still has a complete one to resume from.
-    parser.add_argument("--checkpoints_total_limit", type=positive_int, default=2, help="Keep the N newest")
+    parser.add_argument("--checkpoints_total_limit", type=positive_int, default=2, help="Keep the N newest (>= 2)")
     parser.add_argument("--resume_from_checkpoint", help="A checkpoint folder, or 'latest' (in --output_dir)")
+    parser.add_argument("--overwrite_output_dir", action="store_true", help="Remove an earlier run's checkpoints")
     parser.add_argument("--logging_steps", type=positive_int, default=10, help="Log the mean train loss every N steps")
     parser.add_argument("--report_to", default="tensorboard", help="Trackers, comma-separated; 'all' or 'none'")
     parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers (0: tensors are in memory)")
@@ -102,13 +104,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     steps = args.checkpointing_steps
     if steps not in (None, "epoch") and not (steps.isdigit() and int(steps) > 0):
         parser.error(f"--checkpointing_steps must be 'epoch' or a positive integer, got {steps!r}.")
+    if args.checkpoints_total_limit < 2:
+        parser.error(
+            "--checkpoints_total_limit must be at least 2: accelerate deletes the oldest checkpoint before it writes "
+            "the next, so with 1 a run killed while saving would have no complete checkpoint to resume from."
+        )
+    if args.overwrite_output_dir and args.resume_from_checkpoint:
+        parser.error("--overwrite_output_dir starts over: it cannot be combined with --resume_from_checkpoint.")
     return args
 
 
-def build_config(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The registry's config for ``--model`` (a preset, with ``--config_overrides``) and its image processor."""
+def build_config(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """``--model``'s image-classification head (its ``model_class`` builds the model), config and image processor."""
     spec, preset = resolve_preset(args.model)
-    spec.task("image-classification")  # a clear error for an architecture without an image-classification head
+    head = spec.task("image-classification")  # a clear error for an architecture without this head
     overrides = json.loads(args.config_overrides) if args.config_overrides else {}
     if not isinstance(overrides, dict):
         raise ValueError(f"--config_overrides must be a JSON object, got {args.config_overrides!r}.")
@@ -116,7 +125,7 @@ def build_config(args: argparse.Namespace) -> tuple[Any, Any]:
     image_processor = spec.make_image_processor(config)
     if image_processor is None:
         raise ValueError(f"{args.model!r} is not an image model (its config has no image_size).")
-    return config, image_processor
+    return head, config, image_processor
 
 
 def get_dataloaders(
@@ -212,14 +221,16 @@ def training_function(args: argparse.Namespace) -> dict[str, Any]:
         # exactly the batches the interrupted one would have.
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+    if not args.resume_from_checkpoint:  # before any work: an earlier run's checkpoints would mix with this run's
+        prepare_checkpoint_dir(accelerator, overwrite=args.overwrite_output_dir)
     set_seed(args.seed)  # every process builds the same initial weights
 
-    config, image_processor = build_config(args)
+    head, config, image_processor = build_config(args)
     train_dataloader, eval_dataloader, class_names = get_dataloaders(accelerator, args, image_processor)
     # One output per class of the data; the config keeps their names for pipelines and the Hub.
     config.id2label = dict(enumerate(class_names))
     config.label2id = {name: index for index, name in enumerate(class_names)}
-    model = resolve_preset(args.model)[0].task("image-classification").model_class(config)
+    model = head.model_class(config)
     optimizer = create_optimizer(model, args.optimizer, args.learning_rate, args.weight_decay)
     model, optimizer, train_dataloader, eval_dataloader = accelerator.prepare(
         model, optimizer, train_dataloader, eval_dataloader
@@ -232,7 +243,7 @@ def training_function(args: argparse.Namespace) -> dict[str, Any]:
     # Stepped by hand once per optimizer step (prepare() would step it once per process).
     lr_scheduler = create_scheduler(optimizer, args.lr_scheduler, total_steps, args.warmup_steps)
     # A checkpoint holds what prepare() returned and these: the schedule, the loop's counters and the log so far.
-    state = TrainingState(steps_per_epoch=steps_per_epoch)
+    state = TrainingState(steps_per_epoch=steps_per_epoch, total_steps=total_steps)
     accelerator.register_for_checkpointing(lr_scheduler, state, log_file)
     if args.resume_from_checkpoint:
         checkpoint = resume_from_checkpoint(accelerator, args.resume_from_checkpoint)

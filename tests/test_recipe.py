@@ -30,6 +30,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification  # 
 import hfdl  # noqa: E402  (registers the Auto classes)
 from hfdl.data import TensorDictDataset, load_image_classification_dataset  # noqa: E402
 from hfdl.recipes import train_image_classifier as recipe  # noqa: E402
+from hfdl.registry import resolve_preset  # noqa: E402
 from hfdl.training import find_last_checkpoint  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,8 @@ RESULT_KEYS = {
 }
 #: Small runs on the digits: 320 training rows in batches of 32 make 10 steps per epoch.
 SMALL_RUN = ["--model", "mlp-digits", "--batch_size", "32", "--max_train_samples", "320", "--max_eval_samples", "100"]
+#: Tiny runs, for what happens around training: 64 rows in batches of 32 make 2 steps per epoch.
+TINY_RUN = SMALL_RUN[:4] + ["--max_train_samples", "64", "--max_eval_samples", "20", "--report_to", "none"]
 
 
 def read_log(output_dir: Path) -> tuple[list[dict], list[dict]]:
@@ -174,6 +177,49 @@ def test_resume_from_a_step_checkpoint_continues_the_same_run_bit_for_bit(tmp_pa
     assert without_timings(again) == without_timings(full) and again["train_epoch_seconds"] == []
 
 
+def test_a_new_run_refuses_an_earlier_runs_checkpoints_before_any_work_unless_told_to_overwrite(tmp_path, monkeypatch):
+    checkpointed = TINY_RUN + ["--output_dir", str(tmp_path), "--checkpointing_steps", "1"]
+    recipe.main(checkpointed + ["--max_steps", "2"])
+    assert checkpoint_steps(tmp_path) == {"checkpoint_0": 1, "checkpoint_1": 2}
+
+    # A second run would number its checkpoints from 0 again, among these: it is refused before loading any data.
+    get_dataloaders = recipe.get_dataloaders
+    monkeypatch.setattr(recipe, "get_dataloaders", lambda *args: pytest.fail("loaded the data"))
+    with pytest.raises(ValueError, match="earlier run.*--resume_from_checkpoint latest.*--overwrite_output_dir"):
+        recipe.main(checkpointed + ["--max_steps", "3"])
+    with pytest.raises(ValueError, match="earlier run"):  # even a run that would write no checkpoint of its own
+        recipe.main(TINY_RUN + ["--output_dir", str(tmp_path), "--max_steps", "3"])
+
+    # --overwrite_output_dir starts over: only the new run's checkpoints are left.
+    monkeypatch.setattr(recipe, "get_dataloaders", get_dataloaders)
+    recipe.main(checkpointed + ["--max_steps", "3", "--overwrite_output_dir", "--checkpoints_total_limit", "3"])
+    assert checkpoint_steps(tmp_path) == {"checkpoint_0": 1, "checkpoint_1": 2, "checkpoint_2": 3}
+
+    # Without checkpoints, a folder can be trained into again (`hfdl demo` twice).
+    plain = TINY_RUN + ["--output_dir", str(tmp_path / "plain"), "--max_steps", "1"]
+    assert recipe.main(plain)["train_steps"] == recipe.main(plain)["train_steps"] == 1
+
+
+def test_resuming_with_another_run_length_is_refused_before_training(tmp_path):
+    common = TINY_RUN + ["--output_dir", str(tmp_path), "--checkpointing_steps", "epoch"]
+    recipe.main(common + ["--num_epochs", "2"])  # 4 steps: a real OneCycleLR over 4 steps
+    for longer in (["--num_epochs", "3"], ["--max_steps", "5"]):
+        with pytest.raises(ValueError, match=r"run of 4 steps, this run has [56] .*--num_epochs and --max_steps"):
+            recipe.main(common + longer + ["--resume_from_checkpoint", "latest"])
+    assert read_log(tmp_path)[0][-1]["step"] == 4  # the log is the first run's: nothing trained since
+
+
+def test_the_model_name_is_resolved_once_and_its_head_builds_the_model(tmp_path, monkeypatch):
+    head, config, _ = recipe.build_config(recipe.parse_args(["--model", "lenet5"]))
+    assert head is resolve_preset("lenet5")[0].task("image-classification")
+    assert type(head.model_class(config)).__name__ == "LeNet5ForImageClassification"
+
+    calls = []
+    monkeypatch.setattr(recipe, "resolve_preset", lambda name: calls.append(name) or resolve_preset(name))
+    recipe.main(TINY_RUN + ["--output_dir", str(tmp_path), "--max_steps", "1"])
+    assert calls == ["mlp-digits"]
+
+
 @pytest.mark.parametrize(
     "checkpointing, limit, expected",
     [
@@ -211,6 +257,8 @@ def test_bad_arguments_fail_clearly(tmp_path, argv, error, match):
         (["--checkpointing_steps", "often"], "must be 'epoch' or a positive integer"),
         (["--checkpointing_steps", "0"], "must be 'epoch' or a positive integer"),
         (["--checkpoints_total_limit", "0"], "expected a positive integer, got 0"),
+        (["--checkpoints_total_limit", "1"], "must be at least 2: accelerate deletes the oldest checkpoint before"),
+        (["--overwrite_output_dir", "--resume_from_checkpoint", "latest"], "cannot be combined"),
         (["--batch_size", "0"], "expected a positive integer, got 0"),
         (["--logging_steps", "-1"], "expected a positive integer, got -1"),
         (["--optimizer", "lion"], "invalid choice: 'lion'"),

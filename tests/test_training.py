@@ -33,6 +33,7 @@ from hfdl.training import (  # noqa: E402
     positive_float,
     positive_int,
     predict_classes,
+    prepare_checkpoint_dir,
     resume_from_checkpoint,
     save_checkpoint,
     save_json,
@@ -167,7 +168,7 @@ def make_accelerator(project_dir, total_limit: int | None = 2) -> Accelerator:
 def test_checkpoints_keep_the_newest_n_and_resume_skips_a_save_cut_short(tmp_path):
     accelerator = make_accelerator(tmp_path, total_limit=2)
     model, optimizer = accelerator.prepare(torch.nn.Linear(3, 2), None)
-    state = TrainingState(steps_per_epoch=4)
+    state = TrainingState(steps_per_epoch=4, total_steps=12)
     accelerator.register_for_checkpointing(state)
     saved_weights = []
     for step in (4, 8, 12):
@@ -208,14 +209,36 @@ def test_checkpoints_keep_the_newest_n_and_resume_skips_a_save_cut_short(tmp_pat
         save_checkpoint(Accelerator(project_dir=str(tmp_path)), state)
 
 
-def test_training_state_refuses_a_checkpoint_with_other_steps_per_epoch():
-    state = TrainingState(steps_per_epoch=10, completed_steps=25, best_eval_accuracy=0.5, best_epoch=2.0)
+def test_training_state_refuses_a_checkpoint_with_other_steps_per_epoch_or_total_steps():
+    state = TrainingState(
+        steps_per_epoch=10, total_steps=30, completed_steps=25, best_eval_accuracy=0.5, best_epoch=2.0
+    )
     assert state.epoch == 2.5
-    restored = TrainingState(steps_per_epoch=10)
+    restored = TrainingState(steps_per_epoch=10, total_steps=30)
     restored.load_state_dict(state.state_dict())
     assert restored == state
     with pytest.raises(ValueError, match="saved with 10 steps per epoch, this run has 20"):
-        TrainingState(steps_per_epoch=20).load_state_dict(state.state_dict())
+        TrainingState(steps_per_epoch=20, total_steps=30).load_state_dict(state.state_dict())
+    # The schedule was built for 30 steps: a longer run would step it past its end (OneCycleLR raises there).
+    with pytest.raises(ValueError, match=r"run of 30 steps, this run has 40 .*--num_epochs and --max_steps"):
+        TrainingState(steps_per_epoch=10, total_steps=40).load_state_dict(state.state_dict())
+
+
+def test_a_new_run_refuses_an_earlier_runs_checkpoints_or_removes_them_when_told(tmp_path):
+    first, state = make_accelerator(tmp_path), TrainingState(steps_per_epoch=2, total_steps=4)
+    first.register_for_checkpointing(state)
+    prepare_checkpoint_dir(first)  # nothing there yet
+    save_checkpoint(first, state)
+    (tmp_path / "checkpoints" / "checkpoint_1").mkdir()  # a save cut short counts too: accelerate would prune it
+
+    # A new process numbers its checkpoints from 0 again: they would mix with these.
+    second = make_accelerator(tmp_path)
+    with pytest.raises(ValueError, match="earlier run.*--resume_from_checkpoint latest.*--overwrite_output_dir"):
+        prepare_checkpoint_dir(second)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+    prepare_checkpoint_dir(second, overwrite=True)
+    assert not (tmp_path / "checkpoints").exists()
+    assert save_checkpoint(second, state).name == "checkpoint_0"
 
 
 # --------------------------------------------------------------------------------------------------------------
