@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoImageProcessor, PretrainedConfig
+from transformers import AutoImageProcessor, PretrainedConfig
 from transformers.utils import ModelOutput
 
-from .registry import REGISTRY, get_architecture
+from ._checkpoint import load_weights, resolve_source
+from .registry import find_task_for_config
 from .specs import TaskSpec
 
 BACKENDS = ("torch", "onnx")
@@ -159,13 +160,14 @@ def load(source: str | Path, backend: str = "torch", task: str | None = None) ->
             graph holds one head.
 
     Raises:
-        ValueError: An unknown backend, a model that is not hfdl's, a task it has no head for, unreadable weights.
+        ValueError: An unknown backend, a model that is not hfdl's, a task it has no head for, a truncated or
+            corrupt ``model.safetensors`` (see :mod:`hfdl._checkpoint`).
         FileNotFoundError: No such folder or Hub model, no ``config.json``, no weights or no ``model.onnx``.
         ImportError: The ONNX backend without hfdl's export extra installed.
     """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r} for {str(source)!r}; allowed: {', '.join(BACKENDS)}.")
-    root = _local_root(str(source), backend)
+    root = _local_root(source, backend)
     if backend == "torch":
         return _load_torch(str(source), root, task)
     return _load_onnx(str(source), root, task)
@@ -176,22 +178,16 @@ def load(source: str | Path, backend: str = "torch", task: str | None = None) ->
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _local_root(source: str, backend: str) -> Path:
+def _local_root(source: str | Path, backend: str) -> Path:
     """The local folder behind ``source``: the folder itself, or the cached Hub snapshot of a Hub id."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise FileNotFoundError(f"{source} is a file, not a folder; expected {_ACCEPTED}.")
-    # Only `name` or `org/name` can be a Hub id; anything else that does not exist is a missing folder.
-    if path.is_absolute() or source.startswith((".", "~")) or source.count("/") > 1 or "\\" in source:
-        raise FileNotFoundError(f"No such folder: {source}; expected {_ACCEPTED}.")
+    resolved = resolve_source(source, _ACCEPTED)
+    if isinstance(resolved, Path):
+        return resolved
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
 
     try:
-        return Path(snapshot_download(source, allow_patterns=HUB_PATTERNS[backend]))
-    except (OSError, HFValidationError) as error:  # LocalEntryNotFoundError, RepositoryNotFoundError, HTTP errors
+        return Path(snapshot_download(resolved, allow_patterns=HUB_PATTERNS[backend]))
+    except OSError as error:  # LocalEntryNotFoundError, RepositoryNotFoundError, HTTP errors
         raise FileNotFoundError(
             f"{source} is not a local folder, and as a Hub id it could not be fetched or found in the cache "
             f"({type(error).__name__}: {str(error).splitlines()[0]}); expected {_ACCEPTED}."
@@ -208,24 +204,6 @@ def _first_with(root: Path, name: str, subfolders: tuple[str, ...]) -> Path | No
 
 def _where(root: Path, subfolders: tuple[str, ...]) -> str:
     return ", ".join(str(root / subfolder) if subfolder != "." else str(root) for subfolder in subfolders)
-
-
-def _resolve_task(config: PretrainedConfig, task: str | None, model_dir: Path) -> TaskSpec:
-    """The requested head, or the one the config's ``architectures`` names, through the registry."""
-    if config.model_type not in {spec.model_type for spec in REGISTRY.values()}:
-        known = ", ".join(spec.model_type for spec in REGISTRY.values())
-        raise ValueError(f"{model_dir} holds a {config.model_type!r} model, not an hfdl one; hfdl serves: {known}.")
-    spec = get_architecture(config.model_type)
-    if task is not None:
-        return spec.task(task)  # a ValueError that lists the heads if there is no such one
-    architectures = list(getattr(config, "architectures", None) or [])
-    for task_spec in spec.tasks:
-        if task_spec.model_class.__name__ in architectures:
-            return task_spec
-    raise ValueError(
-        f"{model_dir} holds {architectures or 'no architectures'} ({config.model_type}), none of them a head of "
-        f"{spec.name}; pass task= one of {', '.join(t.task for t in spec.tasks)}."
-    )
 
 
 def _load_processor(*folders: Path | None) -> Any:
@@ -245,25 +223,14 @@ def _load_torch(source: str, root: Path, task: str | None) -> Predictor:
     model_dir = _first_with(root, CONFIG_NAME, TORCH_SUBFOLDERS)
     if model_dir is None:
         raise FileNotFoundError(f"No {CONFIG_NAME} in {_where(root, TORCH_SUBFOLDERS)}: {source} is not {_ACCEPTED}.")
-    weights = [name for name in TORCH_WEIGHTS_NAMES if (model_dir / name).is_file()]
-    if not weights:
+    if not any((model_dir / name).is_file() for name in TORCH_WEIGHTS_NAMES):
         hint = " It holds an ONNX export: use backend='onnx'." if (model_dir / ONNX_NAME).is_file() else ""
         raise FileNotFoundError(
             f"No PyTorch weights ({', '.join(TORCH_WEIGHTS_NAMES)}) in {model_dir}, the model folder of {source}.{hint}"
         )
-    config = AutoConfig.from_pretrained(model_dir)
-    task_spec = _resolve_task(config, task, model_dir)
-    from safetensors import SafetensorError
-
-    try:
-        model = task_spec.model_class.from_pretrained(model_dir, config=config)
-    except SafetensorError as error:
-        # safetensors reports a truncated or overwritten file as a header error deep in transformers' loader; say
-        # which file, and what to do, in one message (`from None`: the Rust traceback adds nothing to it).
-        raise ValueError(
-            f"{model_dir / weights[0]} is not a readable safetensors file ({error}); it is truncated or corrupt. "
-            "Save the model again (save_pretrained) or download it again."
-        ) from None
+    config_dict, _ = PretrainedConfig.get_config_dict(model_dir)
+    _, task_spec = find_task_for_config(config_dict, task, source=model_dir)
+    model = load_weights(task_spec.model_class, model_dir)
     return Predictor(model.eval(), model.config, _load_processor(model_dir), "torch", task_spec, model_dir)
 
 
@@ -285,12 +252,7 @@ def _load_onnx(source: str, root: Path, task: str | None) -> Predictor:
             f"The ONNX backend needs hfdl's export extra (pip install 'hfdl[export]'), which could not be imported "
             f"({error}); or use backend='torch'."
         ) from error
-    task_spec = _resolve_task(AutoConfig.from_pretrained(onnx_dir), task, onnx_dir)
-    model = ORTModel.from_pretrained(onnx_dir)
-    if model.task.task != task_spec.task:
-        raise ValueError(
-            f"{onnx_dir / ONNX_NAME} holds the graph of the {model.task.task!r} head, not of {task_spec.task!r}; export that head."
-        )
+    model = ORTModel.from_pretrained(onnx_dir, task=task)  # resolves the head and refuses a graph of another one
     # export_onnx copies the image processor next to model.onnx; an older export may only have it beside the weights.
     processor = _load_processor(onnx_dir, _first_with(root, PREPROCESSOR_NAME, TORCH_SUBFOLDERS))
-    return Predictor(model, model.config, processor, "onnx", task_spec, onnx_dir)
+    return Predictor(model, model.config, processor, "onnx", model.task, onnx_dir)

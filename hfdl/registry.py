@@ -9,9 +9,10 @@ exporter resolve names through it and the README table is rendered from it. Each
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from transformers import AutoConfig, AutoImageProcessor, PreTrainedModel
+from transformers import AutoConfig, AutoImageProcessor, PretrainedConfig, PreTrainedModel
 
 from .models import discover_architectures
 from .specs import ArchitectureSpec, TaskSpec
@@ -63,13 +64,61 @@ def create_model(name: str, task: str | None = None, **overrides: Any) -> PreTra
     return spec.task(task).model_class(spec.make_config(preset, **overrides))
 
 
+def _hfdl_architecture(model_type: Any, where: str) -> ArchitectureSpec:
+    """The architecture of an hfdl ``model_type``; any other one (``bert``, none) is refused by name."""
+    for spec in REGISTRY.values():
+        if spec.model_type == model_type:
+            return spec
+    known = ", ".join(spec.model_type for spec in REGISTRY.values())
+    raise ValueError(f"{where} holds a {model_type!r} model, not an hfdl one; hfdl model types: {known}.")
+
+
 def find_task(model: PreTrainedModel) -> tuple[ArchitectureSpec, TaskSpec]:
     """The architecture and head of a model instance (what a model card or an export of it needs to say)."""
-    spec = get_architecture(model.config.model_type)
+    spec = _hfdl_architecture(model.config.model_type, f"A {type(model).__name__}")
     for task in spec.tasks:
         if isinstance(model, task.model_class):
             return spec, task
     raise ValueError(f"{type(model).__name__} is not a registered head of {spec.name}.")
+
+
+def find_task_for_config(
+    config: PretrainedConfig | Mapping[str, Any],
+    task: str | None = None,
+    source: Any = None,
+    fallback: Collection[str] = (),
+) -> tuple[ArchitectureSpec, TaskSpec]:
+    """The architecture and head a saved config holds: the one answer the loaders and exporters share.
+
+    Args:
+        config: The saved config, as a ``PretrainedConfig`` or the dict of its ``config.json``.
+        task: The head asked for; ``None`` means the head the config's ``architectures`` names.
+        source: Where the config came from (a folder, a Hub id), for the error messages.
+        fallback: Heads to take when ``architectures`` names none, if exactly one of the architecture's heads is
+            among them (an ONNX model class that serves one head of the architecture).
+
+    Raises:
+        ValueError: For a ``model_type`` that is not hfdl's (naming it and hfdl's), a ``task`` the architecture has
+            no head for (listing its heads), or a config whose ``architectures`` names none of its heads (listing
+            them and saying to pass ``task=``).
+    """
+    get = config.get if isinstance(config, Mapping) else lambda name: getattr(config, name, None)
+    where = str(source) if source is not None else "The config"
+    model_type = get("model_type")
+    spec = _hfdl_architecture(model_type, where)
+    if task is not None:
+        return spec, spec.task(task)  # "lenet5 has no 'x' head; available: ..."
+    architectures = list(get("architectures") or [])
+    saved = [head for head in spec.tasks if head.model_class.__name__ in architectures]
+    if not saved:
+        saved = [head for head in spec.tasks if head.task in fallback]
+        saved = saved if len(saved) == 1 else []
+    if not saved:
+        raise ValueError(
+            f"{where} holds {architectures or 'no architectures'} ({model_type}), none of them a head of "
+            f"{spec.name}; pass task= one of {', '.join(head.task for head in spec.tasks)}."
+        )
+    return spec, saved[0]
 
 
 def register_auto_classes() -> None:

@@ -207,13 +207,25 @@ def _edit_config(folder: Path, **changes) -> None:
 @pytest.mark.parametrize(
     ("damage", "error", "message"),
     [
-        ("missing folder", FileNotFoundError, r"no-such-folder is not a directory"),
+        (
+            "missing folder",
+            FileNotFoundError,
+            r"no-such-folder is not a directory; pass a folder written by save_pretrained or a Hub id",
+        ),
         ("no config.json", FileNotFoundError, r"has no config\.json; pass a folder written by save_pretrained"),
-        ("truncated weights", OSError, r"Cannot load the weights of LeNet5ForImageClassification .* corrupt"),
+        (
+            "truncated weights",  # the same ValueError as hfdl.inference.load gives (hfdl._checkpoint.load_weights)
+            ValueError,
+            r"Cannot load the weights of LeNet5ForImageClassification because .*model\.safetensors is not a readable .*corrupt",
+        ),
         ("no weights", OSError, r"no file named model\.safetensors"),
-        ("foreign model_type", ValueError, r"holds a 'bert' model, not an hfdl architecture \(model types: hfdl-"),
+        ("foreign model_type", ValueError, r"holds a 'bert' model, not an hfdl one; hfdl model types: hfdl-"),
         ("unknown task", ValueError, r"lenet5 has no 'object-detection' head; available: image-classification"),
-        ("no architectures", ValueError, r"Cannot infer the task of .* from its architectures \[\]; pass `task=`"),
+        (
+            "no architectures",
+            ValueError,
+            r"holds no architectures \(hfdl-lenet5\), none of them a head of lenet5; pass task=",
+        ),
     ],
 )
 def test_broken_checkpoints_fail_with_one_clear_error(saved_lenet5, tmp_path, damage, error, message):
@@ -247,7 +259,9 @@ def test_wrong_models_and_tasks_are_refused(tmp_path):
         ValueError, match=r"`task` describes LeNet5Model \('image-feature-extraction'\), got a LeNet5For"
     ):
         export_onnx(lenet, tmp_path / "out", task=spec.task("image-feature-extraction"))
-    with pytest.raises(ValueError, match=r"is not a registered hfdl model; pass `task=` a TaskSpec"):
+    with pytest.raises(
+        ValueError, match=r"A TinyTextModel holds a 'hfdl-test-tiny-text' model, not an hfdl one; .*`task=` a TaskSpec"
+    ):
         export_onnx(TinyTextModel(TinyTextConfig()), tmp_path / "out")
     with pytest.raises(ValueError, match="must be a PreTrainedModel or a path"):
         export_onnx(42, tmp_path / "out")
@@ -402,8 +416,36 @@ def test_ort_model_class_must_serve_the_saved_head(exported, tmp_path):
     shutil.copytree(classifier_folder, tmp_path / "anonymous")
     _edit_config(tmp_path / "anonymous", architectures=None)
     assert ORTModelForImageClassification.from_pretrained(tmp_path / "anonymous").task.task == "image-classification"
-    with pytest.raises(ValueError, match="names no head of lenet5"):
+    with pytest.raises(ValueError, match=r"holds no architectures .* none of them a head of lenet5; pass task= one of"):
         ORTModel.from_pretrained(tmp_path / "anonymous")
+    assert (
+        ORTModel.from_pretrained(tmp_path / "anonymous", task="image-classification").task.task
+        == "image-classification"
+    )
+
+
+def test_ort_model_task_must_be_the_graphs_head(exported):
+    spec = REGISTRY["lenet5"]
+    _, _, folder = exported(spec, spec.task("image-classification"))
+    assert ORTModel.from_pretrained(folder, task="image-classification").task is spec.task("image-classification")
+    with pytest.raises(ValueError, match=r"holds the graph of the 'image-classification' head, not of 'image-feature-"):
+        ORTModel.from_pretrained(folder, task="image-feature-extraction")
+    with pytest.raises(ValueError, match=r"lenet5 has no 'text-generation' head; available: image-classification"):
+        ORTModel.from_pretrained(folder, task="text-generation")
+
+
+def test_export_with_hidden_states_leaves_the_global_rngs_alone(tmp_path):
+    """Counting the hidden states and generating the dummy inputs are seeded apart from the caller's streams."""
+    import random
+
+    spec = REGISTRY["lenet5"]
+    model = build_model(spec, spec.task())
+    torch.manual_seed(1234)
+    random.seed(1234)
+    torch_state, python_state = torch.random.get_rng_state(), random.getstate()
+    export_onnx(model, tmp_path / "onnx", output_hidden_states=True)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    assert random.getstate() == python_state
 
 
 # ---------------------------------------------------------------------------------------------------- configs
@@ -455,10 +497,8 @@ def test_configs_module_stands_alone():
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, "no relative imports in configs.py"
             imported.add(node.module)
-    assert {name.split(".")[0] for name in imported} <= {
-        "__future__",
-        "functools",
-        "typing",
+    # The standard library, optimum, and torch/transformers (both venvs have them; typing-only or imported lazily).
+    assert {name.split(".")[0] for name in imported} - set(sys.stdlib_module_names) <= {
         "optimum",
         "torch",
         "transformers",

@@ -211,7 +211,7 @@ def test_bad_backend_and_task(run_dir):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"No such folder: .*nowhere; expected a model folder"):
+    with pytest.raises(FileNotFoundError, match=r"No such folder: .*nowhere is not a directory; pass a model folder"):
         load(tmp_path / "nowhere")
 
 
@@ -263,6 +263,42 @@ def test_corrupt_safetensors_gives_one_clear_message(run_dir, tmp_path, keep_byt
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
+@needs_onnx
+def test_loader_and_exporter_give_the_same_error_for_corrupt_weights(run_dir, tmp_path):
+    """One rule for corrupt weights (hfdl._checkpoint.load_weights): the same ValueError, word for word."""
+    from hfdl.export import export_onnx
+
+    shutil.copytree(run_dir / "best", tmp_path / "model")
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])
+    with pytest.raises(ValueError) as from_load:
+        load(tmp_path / "model")
+    with pytest.raises(ValueError) as from_export:
+        export_onnx(tmp_path / "model", tmp_path / "onnx")
+    assert str(from_load.value) == str(from_export.value)
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_one_rule_tells_hub_ids_from_local_folders(tmp_path, monkeypatch):
+    """hfdl.inference and hfdl.export share hfdl._checkpoint.resolve_source: an existing folder is local, a valid
+    repo id that is not a path is a Hub id, anything else is a missing local folder."""
+    from hfdl._checkpoint import resolve_source
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "org").mkdir()
+    (tmp_path / "org" / "name").mkdir()
+    (tmp_path / "file.txt").write_text("")
+    assert resolve_source("org/name", "x") == Path("org/name")  # an existing folder wins over the Hub id
+    assert resolve_source(tmp_path, "x") == tmp_path
+    assert resolve_source("other/name", "x") == "other/name"
+    assert resolve_source("name", "x") == "name"
+    for local in ("./other/name", "~/no-such-hfdl-folder", str(tmp_path / "nowhere"), "a/b/c", "a b", Path("x/y")):
+        with pytest.raises(FileNotFoundError, match=r" is not a directory; pass the thing\.$"):
+            resolve_source(local, "the thing")
+    with pytest.raises(FileNotFoundError, match=r"file\.txt is a file, not a folder; pass the thing"):
+        resolve_source("file.txt", "the thing")
+
+
 def test_any_registered_head_loads_with_its_own_inputs(tmp_path):
     """A regression head (no Auto class) loads from its saved architectures and takes its own input."""
     spec = hfdl.get_architecture("mlp")
@@ -302,7 +338,9 @@ def test_model_that_is_not_hfdls(tmp_path):
 
     BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"holds a 'bert' model, not an hfdl one; hfdl serves: hfdl-lenet5, hfdl-mlp"):
+    with pytest.raises(
+        ValueError, match=r"holds a 'bert' model, not an hfdl one; hfdl model types: hfdl-lenet5, hfdl-mlp"
+    ):
         load(tmp_path)
 
 

@@ -24,6 +24,7 @@ class body serves both).
 from __future__ import annotations
 
 import functools
+import random
 from typing import TYPE_CHECKING, Any
 
 from optimum.utils import (
@@ -60,6 +61,7 @@ __all__ = [
     "TextFeatureExtractionExportConfig",
     "TextGenerationExportConfig",
     "count_hidden_states",
+    "generate_seeded_dummy_inputs",
     "get_export_config",
     "register_with_optimum_tasks_manager",
 ]
@@ -154,13 +156,8 @@ class HfdlExportConfig(_ExporterBase):
         missing = [field for field in self.REQUIRED_CONFIG_FIELDS if getattr(config, field, None) is None]
         if missing:
             raise ValueError(f"{name} needs {', '.join(f'`{f}`' for f in missing)} in the model's config.")
-        if output_hidden_states and (
-            isinstance(num_hidden_states, bool) or not isinstance(num_hidden_states, int) or num_hidden_states < 1
-        ):
-            raise ValueError(
-                "`output_hidden_states=True` needs `num_hidden_states`, the length of the model's hidden_states "
-                f"tuple (count_hidden_states(model, export_config) reads it off the model), got {num_hidden_states!r}."
-            )
+        if output_hidden_states:
+            _check_num_hidden_states(num_hidden_states)
         if HAS_OPTIMUM_ONNX:
             super().__init__(
                 config, task=task, int_dtype=int_dtype, float_dtype=float_dtype, preprocessors=preprocessors
@@ -172,6 +169,15 @@ class HfdlExportConfig(_ExporterBase):
         self._inputs = self._check_inputs(self.DEFAULT_INPUTS if inputs is None else inputs)
         self.output_hidden_states = bool(output_hidden_states)
         self.num_hidden_states = num_hidden_states if output_hidden_states else None
+
+    def enable_hidden_states(self, num_hidden_states: int) -> None:
+        """Also export the model's ``num_hidden_states`` hidden states (``output_hidden_states=True`` afterwards).
+
+        For the exporters, which count them (:func:`count_hidden_states`) with this very config's dummy inputs.
+        """
+        _check_num_hidden_states(num_hidden_states)
+        self.output_hidden_states = True
+        self.num_hidden_states = num_hidden_states
 
     def _check_inputs(self, inputs: dict[str, dict[int, str]]) -> dict[str, dict[int, str]]:
         """Check that every input has a batch axis and that the class's generators can make a dummy value of it."""
@@ -212,6 +218,14 @@ class HfdlExportConfig(_ExporterBase):
         override = dict(super().values_override or {})
         override["output_hidden_states"] = self.output_hidden_states
         return override
+
+
+def _check_num_hidden_states(num_hidden_states: Any) -> None:
+    if isinstance(num_hidden_states, bool) or not isinstance(num_hidden_states, int) or num_hidden_states < 1:
+        raise ValueError(
+            "`output_hidden_states=True` needs `num_hidden_states`, the length of the model's hidden_states "
+            f"tuple (count_hidden_states(model, export_config) reads it off the model), got {num_hidden_states!r}."
+        )
 
 
 class ImageClassificationExportConfig(HfdlExportConfig):
@@ -304,15 +318,35 @@ def get_export_config(config: PretrainedConfig, export_config: str, **kwargs: An
     return EXPORT_CONFIG_CLASSES[export_config](config, **kwargs)
 
 
+def generate_seeded_dummy_inputs(export_config: HfdlExportConfig, seed: int = 0, **shapes: int) -> dict[str, Any]:
+    """The export config's dummy inputs (torch tensors), seeded (reproducible) without touching the global RNGs.
+
+    optimum's generators draw tensors from torch and attention-mask padding lengths from Python's ``random``; both
+    generators are seeded here and restored afterwards, so an export leaves a caller's random streams as they were.
+    ``shapes`` are the generators' sizes (``batch_size``, ``sequence_length``, ...).
+    """
+    import torch  # both exporters' venvs have it; importing this module needs optimum only
+
+    python_state = random.getstate()
+    try:
+        random.seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return export_config.generate_dummy_inputs(framework="pt", **shapes)
+    finally:
+        random.setstate(python_state)
+
+
 def count_hidden_states(model: Any, export_config: HfdlExportConfig) -> int:
     """The length of ``model``'s ``hidden_states`` tuple: one forward pass on the export config's dummy inputs.
 
     LeNet-5 returns its six layers' activations, an MLP its input and each hidden layer's: the count depends on
-    the architecture and its config, so both exporters read it off the model rather than keep a table of it.
+    the architecture and its config, so both exporters read it off the model rather than keep a table of it. The
+    inputs are seeded (:func:`generate_seeded_dummy_inputs`): counting leaves the global RNGs as they were.
     """
-    import torch  # both exporters' venvs have it; importing this module needs optimum only
+    import torch
 
-    inputs = export_config.generate_dummy_inputs(framework="pt", batch_size=1)
+    inputs = generate_seeded_dummy_inputs(export_config, batch_size=1)
     with torch.no_grad():
         outputs = model(
             **{n: v.to(model.device) for n, v in inputs.items()}, output_hidden_states=True, return_dict=True

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import onnxruntime
 import torch
-from transformers import AutoConfig, PretrainedConfig
+from transformers import PretrainedConfig
 from transformers.modeling_outputs import (
     BaseModelOutput,
     BaseModelOutputWithNoAttention,
@@ -75,6 +75,7 @@ class ORTModel:
         model_dir: str | Path,
         providers: Sequence[str] | None = None,
         session_options: onnxruntime.SessionOptions | None = None,
+        task: str | None = None,
     ) -> ORTModel:
         """Load ``model_dir/model.onnx`` and ``model_dir/config.json`` (an :func:`~hfdl.export.export_onnx` folder).
 
@@ -82,10 +83,14 @@ class ORTModel:
             model_dir: The export folder.
             providers: onnxruntime execution providers in order of preference; default ``["CPUExecutionProvider"]``.
             session_options: Passed to ``onnxruntime.InferenceSession`` (threads, optimisation level).
+            task: The head the caller expects; ``None`` takes the one the saved ``architectures`` names (or, where
+                they name none, the one head of the architecture this class serves). A graph holds one head, so a
+                ``task`` other than the saved one is refused.
 
         Raises:
             FileNotFoundError: If the folder has no ``model.onnx``.
-            ValueError: If ``model.onnx`` is not a readable ONNX graph, or not one of a head this class serves.
+            ValueError: If ``model.onnx`` is not a readable ONNX graph, the config is not an hfdl model's, or the
+                graph is not one of ``task`` or of a head this class serves.
         """
         model_dir = Path(model_dir)
         onnx_path = model_dir / ONNX_WEIGHTS_NAME
@@ -98,37 +103,35 @@ class ORTModel:
         unknown = [provider for provider in providers if provider not in available]
         if not providers or unknown:
             raise ValueError(f"Unknown or empty `providers` {providers}; available here: {', '.join(available)}.")
-        config = AutoConfig.from_pretrained(model_dir)
-        model_class, task = cls._resolve_task(config, model_dir)
+        config, model_class, task_spec = cls._resolve_task(model_dir, task)
         try:
             session = onnxruntime.InferenceSession(str(onnx_path), sess_options=session_options, providers=providers)
         except Exception as error:  # onnxruntime raises its own (pybind) classes: InvalidProtobuf, Fail, ...
             raise ValueError(f"{onnx_path} is not a valid ONNX model that onnxruntime can load: {error}") from error
-        return model_class(session, config, task, model_dir)
+        return model_class(session, config, task_spec, model_dir)
 
     @classmethod
-    def _resolve_task(cls, config: PretrainedConfig, model_dir: Path) -> tuple[type[ORTModel], TaskSpec]:
-        """The saved head's task spec (from ``architectures``, else the one head this class serves) and its class."""
-        from ..registry import get_architecture
+    def _resolve_task(cls, model_dir: Path, task: str | None) -> tuple[PretrainedConfig, type[ORTModel], TaskSpec]:
+        """The saved config, the class that serves its head and the head's task spec (see :meth:`from_pretrained`)."""
+        from ..registry import find_task_for_config
 
-        spec = get_architecture(config.model_type)
-        saved = [t for t in spec.tasks if t.model_class.__name__ in (config.architectures or [])]
-        serving = [c for c in ORT_MODEL_CLASSES if issubclass(c, cls)]
-        served = [t for t in spec.tasks if any(t.task in c.output_classes for c in serving)]
-        task = saved[0] if saved else (served[0] if len(served) == 1 else None)
-        if task is None:
+        config_dict, _ = PretrainedConfig.get_config_dict(model_dir)
+        served = [name for c in ORT_MODEL_CLASSES if issubclass(c, cls) for name in c.output_classes]
+        spec, head = find_task_for_config(config_dict, source=model_dir, fallback=served if task is None else [task])
+        if task is not None and head.task != task:
+            spec.task(task)  # "lenet5 has no 'x' head; available: ..." for a head the architecture lacks
             raise ValueError(
-                f"{model_dir}/config.json names no head of {spec.name} (architectures {config.architectures}); "
-                "export the model with hfdl.export.export_onnx, which records it."
+                f"{model_dir / ONNX_WEIGHTS_NAME} holds the graph of the {head.task!r} head, not of {task!r}; "
+                "export that head."
             )
-        model_class = next((c for c in ORT_MODEL_CLASSES if task.task in c.output_classes), None)
+        model_class = next((c for c in ORT_MODEL_CLASSES if head.task in c.output_classes), None)
         if model_class is None or not issubclass(model_class, cls):
             hint = f"; load it with {model_class.__name__}" if model_class is not None else ""
             raise ValueError(
-                f"{model_dir} holds a {task.task!r} graph ({task.model_class.__name__}), which {cls.__name__} does "
+                f"{model_dir} holds a {head.task!r} graph ({head.model_class.__name__}), which {cls.__name__} does "
                 f"not serve{hint}."
             )
-        return model_class, task
+        return spec.config_class.from_dict(config_dict), model_class, head
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> ModelOutput | tuple:
         return self.forward(*inputs, **kwargs)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import random
 import shutil
 import uuid
 import warnings
@@ -34,8 +33,10 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import cached_file
 
+from .._checkpoint import load_weights, resolve_source
+from ..registry import find_task, find_task_for_config
 from ..specs import TaskSpec
-from .configs import HfdlExportConfig, count_hidden_states, get_export_config
+from .configs import HfdlExportConfig, count_hidden_states, generate_seeded_dummy_inputs, get_export_config
 
 ONNX_WEIGHTS_NAME = "model.onnx"
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
@@ -128,9 +129,10 @@ def export_onnx(
 
     Raises:
         FileNotFoundError: If a folder is missing or has no config.json.
-        OSError: If a checkpoint's weights cannot be read (truncated or corrupt files).
+        OSError: transformers' own, e.g. for a folder without weights.
         ValueError: For a model, task, opset or atol that cannot be exported (the message says what is allowed);
-            a head that is not exported is refused with the reason its task spec gives.
+            a head that is not exported is refused with the reason its task spec gives; a truncated or corrupt
+            ``model.safetensors`` (see :mod:`hfdl._checkpoint`).
         OnnxValidationError: If onnxruntime's outputs differ from PyTorch's; nothing is written to ``output_dir``.
     """
     max_opset = onnx.defs.onnx_opset_version()
@@ -188,7 +190,8 @@ def export_config_for(
 ) -> HfdlExportConfig:
     """The export config of ``model``'s head: the class its task spec names, fed the spec's inputs.
 
-    With ``output_hidden_states``, the number of hidden states is read off the model by one forward pass.
+    With ``output_hidden_states``, the number of hidden states is read off the model by one forward pass on seeded
+    dummy inputs (the global RNGs are left as they were).
 
     Raises:
         ValueError: If the head is not exported (with the task spec's reason), or its spec and export config
@@ -203,16 +206,9 @@ def export_config_for(
             f"The task spec of {type(model).__name__} says its main output is {task.main_output!r}, but its export "
             f"config {task.export_config} exports {export_config.MAIN_OUTPUT!r}; name the matching export config."
         )
-    if not output_hidden_states:
-        return export_config
-    return get_export_config(
-        model.config,
-        task.export_config,
-        task=task.task,
-        inputs=inputs,
-        output_hidden_states=True,
-        num_hidden_states=count_hidden_states(model, export_config),
-    )
+    if output_hidden_states:
+        export_config.enable_hidden_states(count_hidden_states(model, export_config))
+    return export_config
 
 
 def _check_exported(task: TaskSpec) -> None:
@@ -224,20 +220,18 @@ def _check_exported(task: TaskSpec) -> None:
 
 def _find_task(model: PreTrainedModel) -> TaskSpec:
     """The registered task spec of a model instance, with an error that says how to export an unregistered one."""
-    from ..registry import REGISTRY, find_task
-
-    if model.config.model_type not in {spec.model_type for spec in REGISTRY.values()}:
+    try:
+        return find_task(model)[1]
+    except ValueError as error:
         raise ValueError(
-            f"{type(model).__name__} (model_type {model.config.model_type!r}) is not a registered hfdl model; pass "
-            "`task=` a TaskSpec that describes its inputs and export config."
-        )
-    return find_task(model)[1]
+            f"{error} To export it anyway, pass `task=` a TaskSpec that describes its inputs and export config."
+        ) from None
 
 
 def _resolve_model(
     model: PreTrainedModel | str | Path, task: str | TaskSpec | None
 ) -> tuple[PreTrainedModel, TaskSpec]:
-    """Return the model to export and its task spec, loading a folder through the registry."""
+    """Return the model to export and its task spec, loading a folder or Hub id through the registry."""
     if isinstance(model, PreTrainedModel):
         if isinstance(task, TaskSpec):
             if not isinstance(model, task.model_class):
@@ -253,57 +247,14 @@ def _resolve_model(
         raise ValueError(
             f"`model` must be a PreTrainedModel or a path saved with save_pretrained, got {type(model).__name__}."
         )
-    # A Hub id is "name" or "org/name"; an existing path, or one that cannot be a Hub id, is a local folder whose
-    # problems deserve a plain message rather than the Hub client's "Repo id must be in the form ..." error.
-    text = os.fspath(model)
-    path = Path(text).expanduser()
-    local = path.exists() or isinstance(model, os.PathLike) or os.path.isabs(text) or text.startswith((".", "~"))
-    if local or text.count("/") > 1:
-        if not path.is_dir():
-            raise FileNotFoundError(f"{text} is not a directory; pass a folder written by save_pretrained or a Hub id.")
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{text} has no config.json; pass a folder written by save_pretrained.")
-        model = path
-    if isinstance(task, TaskSpec):
-        return _load(task, model), task
-    config_dict, _ = PretrainedConfig.get_config_dict(model)
-    task_spec = _saved_task(model, config_dict, task)
-    return _load(task_spec, model), task_spec
-
-
-def _saved_task(source: str | Path, config_dict: dict, task: str | None) -> TaskSpec:
-    """The head a saved checkpoint holds: ``task`` if given, else the registry's head for its ``architectures``."""
-    from ..registry import REGISTRY, get_architecture
-
-    model_type = config_dict.get("model_type")
-    if model_type not in {spec.model_type for spec in REGISTRY.values()}:
-        known = ", ".join(spec.model_type for spec in REGISTRY.values())
-        raise ValueError(f"{source} holds a {model_type!r} model, not an hfdl architecture (model types: {known}).")
-    spec = get_architecture(model_type)
-    if task is not None:
-        return spec.task(task)  # "lenet5 has no 'x' head; available: ..." for an unknown task
-    saved_classes = config_dict.get("architectures") or []
-    matches = [t for t in spec.tasks if t.model_class.__name__ in saved_classes]
-    if not matches:
-        raise ValueError(
-            f"Cannot infer the task of {source} from its architectures {saved_classes}; pass `task=` one of "
-            f"{', '.join(t.task for t in spec.tasks)}."
-        )
-    return matches[0]
-
-
-def _load(task: TaskSpec, source: str | Path) -> PreTrainedModel:
-    """Load the head's weights, turning the low-level errors of a corrupt checkpoint into one plain OSError."""
+    source = resolve_source(model, "a folder written by save_pretrained or a Hub id")
+    if isinstance(source, Path) and not (source / "config.json").is_file():
+        raise FileNotFoundError(f"{source} has no config.json; pass a folder written by save_pretrained.")
+    if not isinstance(task, TaskSpec):
+        config_dict, _ = PretrainedConfig.get_config_dict(source)
+        task = find_task_for_config(config_dict, task, source=source)[1]
     _check_exported(task)  # before reading any weights
-    try:
-        return task.model_class.from_pretrained(source)
-    except (OSError, ValueError):  # transformers' own messages: a missing weights file, a bad config value
-        raise
-    except Exception as error:  # safetensors raises its own SafetensorError for a truncated or corrupt file
-        raise OSError(
-            f"Cannot load the weights of {task.model_class.__name__} from {source} ({type(error).__name__}: {error}); "
-            "the checkpoint is incomplete or corrupt, save or download it again."
-        ) from error
+    return load_weights(task.model_class, source), task
 
 
 def _export_graph(model: PreTrainedModel, export_config: HfdlExportConfig, path: Path, opset: int) -> None:
@@ -392,18 +343,8 @@ def run_session(session: onnxruntime.InferenceSession, feeds: dict[str, np.ndarr
 def _generate_inputs(
     export_config: HfdlExportConfig, shapes: dict[str, int], seed: int, device: torch.device
 ) -> dict[str, torch.Tensor]:
-    """The export config's dummy inputs, seeded (reproducible figures) without touching the global RNGs.
-
-    optimum's generators draw tensors from torch and attention-mask padding lengths from Python's ``random``.
-    """
-    python_state = random.getstate()
-    try:
-        random.seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            inputs = export_config.generate_dummy_inputs(framework="pt", **shapes)
-    finally:
-        random.setstate(python_state)
+    """The export config's dummy inputs, seeded (reproducible figures) without touching the global RNGs."""
+    inputs = generate_seeded_dummy_inputs(export_config, seed, **shapes)
     return {name: tensor.to(device) for name, tensor in inputs.items()}
 
 
