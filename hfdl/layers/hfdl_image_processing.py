@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
+#: Per-channel mean and standard deviation of ImageNet's training images (R, G, B), which torchvision's models and
+#: nearly every ImageNet model since normalise with.
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
 class HfdlImageProcessor(BaseImageProcessor):
     """Turns PIL images, numpy arrays or tensors into the normalised ``pixel_values`` a model expects.
 
@@ -29,25 +35,35 @@ class HfdlImageProcessor(BaseImageProcessor):
     """
 
     model_input_names = ["pixel_values"]
+    #: What a bare ``Processor()`` builds; the registry always passes the config's values.
+    default_size: int = 32
+    default_num_channels: int = 1
+    #: Per-channel statistics of RGB inputs (ImageNet's, for the ImageNet-era models); ``None`` means 0.5 / 0.5, as
+    #: for grayscale inputs, where three channels' statistics do not apply.
+    rgb_mean: list[float] | None = None
+    rgb_std: list[float] | None = None
 
     def __init__(
         self,
-        size: int = 32,
-        num_channels: int = 1,
-        image_mean: float | list[float] = 0.5,
-        image_std: float | list[float] = 0.5,
+        size: int | None = None,
+        num_channels: int | None = None,
+        image_mean: float | list[float] | None = None,
+        image_std: float | list[float] | None = None,
         resample: int = 2,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        size = self.default_size if size is None else size
+        num_channels = self.default_num_channels if num_channels is None else num_channels
         if isinstance(size, dict):  # the {"height": h, "width": w} form of other processors
             size = size.get("height", size.get("shortest_edge"))
         check_positive_int("size", size)
         check_choice("num_channels", num_channels, (1, 3))
+        rgb_statistics = num_channels == 3 and self.rgb_mean is not None
         self.size = size
         self.num_channels = num_channels
-        self.image_mean = image_mean
-        self.image_std = image_std
+        self.image_mean = image_mean if image_mean is not None else (self.rgb_mean if rgb_statistics else 0.5)
+        self.image_std = image_std if image_std is not None else (self.rgb_std if rgb_statistics else 0.5)
         self.resample = resample
 
     def _to_pil(self, image: object) -> Image.Image:
@@ -95,4 +111,7 @@ class HfdlImageProcessor(BaseImageProcessor):
             array = np.asarray(image, dtype=np.float32) / 255.0
             array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, H, W)
             batch.append((array - mean) / std)
-        return BatchFeature({"pixel_values": np.stack(batch).astype(np.float32)}, tensor_type=return_tensors)
+        # C order: the (H, W, C) -> (C, H, W) transposes would otherwise leave a strided array for 3-channel images,
+        # which safetensors and some runtimes refuse.
+        pixel_values = np.ascontiguousarray(np.stack(batch), dtype=np.float32)  # (B, C, H, W)
+        return BatchFeature({"pixel_values": pixel_values}, tensor_type=return_tensors)
