@@ -10,7 +10,7 @@ helpers) is imported from transformers, not kept here; what only image models ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -36,17 +36,40 @@ def check_positive_int(field: str, value: object) -> None:
         raise ValueError(f"`{field}` must be a positive integer, got {value!r}.")
 
 
-def check_positive_int_list(field: str, values: object, length: int | None = None) -> list[int]:
-    """Validate a non-empty list of positive sizes (of exactly ``length`` items if given) and return it as a list."""
+def check_non_negative_int(field: str, value: object) -> None:
+    """Raise ``ValueError`` unless ``value`` is an ``int`` >= 0 (a padding may be zero; bools are not sizes)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"`{field}` must be a non-negative integer, got {value!r}.")
+
+
+def check_bool(field: str, value: object) -> None:
+    """Raise ``ValueError`` unless ``value`` is ``True`` or ``False`` (not 0/1 or a string, which JSON would keep)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{field}` must be True or False, got {value!r}.")
+
+
+def check_list(
+    field: str, values: object, check_item: Callable[[str, object], None], items: str, length: int | None = None
+) -> list:
+    """Validate a non-empty list (of exactly ``length`` items if given) item by item and return it as a list.
+
+    ``check_item(f"{field}[i]", value)`` checks each item, so an error names the position; ``items`` says what the
+    list holds ("positive integers", "booleans") in the error for a value that is no list or has the wrong length.
+    """
+    expected = f"exactly {length}" if length is not None else "at least one"
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(f"`{field}` must be a list of positive integers, got {values!r}.")
+        raise ValueError(f"`{field}` must be a list of {expected} {items}, got {values!r}.")
     values = list(values)
     if not values or (length is not None and len(values) != length):
-        expected = f"exactly {length}" if length is not None else "at least one"
-        raise ValueError(f"`{field}` must hold {expected} positive integers, got {values!r}.")
+        raise ValueError(f"`{field}` must hold {expected} {items}, got {values!r}.")
     for index, value in enumerate(values):
-        check_positive_int(f"{field}[{index}]", value)
+        check_item(f"{field}[{index}]", value)
     return values
+
+
+def check_positive_int_list(field: str, values: object, length: int | None = None) -> list[int]:
+    """Validate a non-empty list of positive sizes (of exactly ``length`` items if given) and return it as a list."""
+    return check_list(field, values, check_positive_int, "positive integers", length)
 
 
 def check_choice(field: str, value: object, allowed: Iterable[str]) -> None:

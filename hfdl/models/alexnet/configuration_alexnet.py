@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from transformers import PretrainedConfig
 
 from .hfdl_utils import (
     ACTIVATION_NAMES,
+    check_bool,
     check_choice,
     check_head_kwargs,
+    check_list,
+    check_non_negative_int,
     check_positive_int,
     check_positive_int_list,
     check_positive_number,
@@ -21,36 +22,6 @@ NUM_CONV_LAYERS = 5
 #: The paper's overlapping max pooling (section 3.4): 3x3 windows every 2 pixels, after conv1, conv2 and conv5.
 POOL_KERNEL_SIZE = 3
 POOL_STRIDE = 2
-
-
-def _check_non_negative_int_list(field: str, values: object, length: int) -> list[int]:
-    """Validate exactly ``length`` integers >= 0 (paddings may be zero) and return them as a list."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(f"`{field}` must be a list of {length} non-negative integers, got {values!r}.")
-    values = list(values)
-    if len(values) != length:
-        raise ValueError(f"`{field}` must hold exactly {length} non-negative integers, got {values!r}.")
-    for index, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"`{field}[{index}]` must be a non-negative integer, got {value!r}.")
-    return values
-
-
-def _check_bool(field: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"`{field}` must be True or False, got {value!r}.")
-
-
-def _check_bool_list(field: str, values: object, length: int) -> list[bool]:
-    """Validate exactly ``length`` booleans and return them as a list."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(f"`{field}` must be a list of {length} booleans, got {values!r}.")
-    values = list(values)
-    if len(values) != length:
-        raise ValueError(f"`{field}` must hold exactly {length} booleans, got {values!r}.")
-    for index, value in enumerate(values):
-        _check_bool(f"{field}[{index}]", value)
-    return values
 
 
 def feature_map_sizes(
@@ -134,13 +105,15 @@ class AlexNetConfig(PretrainedConfig):
         conv_channels = check_positive_int_list("conv_channels", conv_channels, length=NUM_CONV_LAYERS)
         conv_kernel_sizes = check_positive_int_list("conv_kernel_sizes", conv_kernel_sizes, length=NUM_CONV_LAYERS)
         conv_strides = check_positive_int_list("conv_strides", conv_strides, length=NUM_CONV_LAYERS)
-        conv_paddings = _check_non_negative_int_list("conv_paddings", conv_paddings, length=NUM_CONV_LAYERS)
-        pool_after = _check_bool_list("pool_after", pool_after, length=NUM_CONV_LAYERS)
+        conv_paddings = check_list(
+            "conv_paddings", conv_paddings, check_non_negative_int, "non-negative integers", NUM_CONV_LAYERS
+        )
+        pool_after = check_list("pool_after", pool_after, check_bool, "booleans", NUM_CONV_LAYERS)
         check_positive_int("adaptive_pool_size", adaptive_pool_size)
         hidden_sizes = check_positive_int_list("hidden_sizes", hidden_sizes, length=2)
         check_probability("dropout", dropout)
         check_choice("activation", activation, ACTIVATION_NAMES)
-        _check_bool("local_response_norm", local_response_norm)
+        check_bool("local_response_norm", local_response_norm)
         check_positive_int("lrn_size", lrn_size)
         check_positive_number("lrn_alpha", lrn_alpha)
         check_positive_number("lrn_beta", lrn_beta)

@@ -6,6 +6,7 @@ from transformers import PretrainedConfig
 
 from .hfdl_utils import (
     ACTIVATION_NAMES,
+    check_bool,
     check_choice,
     check_head_kwargs,
     check_positive_int,
@@ -57,8 +58,7 @@ class VGGConfig(PretrainedConfig):
         check_positive_int("image_size", image_size)
         stage_channels = check_positive_int_list("stage_channels", stage_channels)
         stage_depths = check_positive_int_list("stage_depths", stage_depths, length=len(stage_channels))
-        if not isinstance(batch_norm, bool):
-            raise ValueError(f"`batch_norm` must be True or False, got {batch_norm!r}.")
+        check_bool("batch_norm", batch_norm)
         check_choice("activation", activation, ACTIVATION_NAMES)
         check_positive_int("pooled_size", pooled_size)
         hidden_sizes = check_positive_int_list("hidden_sizes", hidden_sizes, length=2)  # the two hidden FC layers
