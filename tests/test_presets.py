@@ -12,8 +12,8 @@ import torch
 
 from hfdl.registry import REGISTRY
 
-#: (preset, task) -> (number of parameters, first four values of the first example's main output, mean absolute
-#: value of the whole output); the mean catches what a slice of ReLU zeros cannot.
+#: (preset, task) -> (number of parameters, first four values of the first example's main output (flattened: feature
+#: maps too), mean absolute value of the whole output); the mean catches what a slice of ReLU zeros cannot.
 PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
     ("alexnet-imagenet", "image-classification"): (61_100_840, [7.3969, -3.5282, -2.2863, -7.59], 3.71002),
     ("alexnet-imagenet", "image-feature-extraction"): (57_003_840, [0.0, 0.0, 0.0, 4.0739], 1.90641),
@@ -31,6 +31,35 @@ PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
     ("mlp-mnist", "image-classification"): (235_146, [-1.2352, 1.3972, 0.5079, -0.7213], 1.16192),
     ("mlp-mnist", "tabular-regression"): (235_146, [-1.2352, 1.3972, 0.5079, -0.7213], 1.16192),
     ("mlp-mnist", "feature-extraction"): (233_856, [0.0, 1.6512, 0.0, 0.0], 0.554547),
+    ("resnet18", "image-classification"): (11_689_512, [0.0065, 0.3142, 0.7654, -0.7486], 0.550896),
+    ("resnet18", "image-feature-extraction"): (11_176_512, [2.3769, 2.7615, 4.1946, 4.9746], 2.20135),
+    ("resnet34", "image-classification"): (21_797_672, [21.4392, 31.9326, -4.6497, 4.941], 13.3093),
+    ("resnet34", "image-feature-extraction"): (21_284_672, [19.5115, 139.9061, 182.2061, 222.7937], 55.5087),
+    ("resnet50", "image-classification"): (25_557_032, [11.1066, -9.1177, 4.7461, 8.3985], 7.72285),
+    ("resnet50", "image-feature-extraction"): (23_508_032, [0.0, 8.2355, 6.6319, 7.3308], 14.7943),
+    # Untrained deep ResNets in eval mode (batch norm as the identity) grow their outputs with depth: each block adds
+    # its residual's variance. zero_init_residual avoids it; the presets keep the paper's init, so the tolerance of
+    # these pins is relative.
+    ("resnet101", "image-classification"): (44_549_160, [-4612.9341, 45788.8203, -51217.207, 33722.8984], 17704.8),
+    ("resnet101", "image-feature-extraction"): (42_500_160, [8012.4229, 29145.1152, 38315.6094, 40251.2188], 34395.2),
+    ("resnet152", "image-classification"): (
+        60_192_808,
+        [16040654.0, -13241258.0, -54735100.0, -60069532.0],
+        3.47909e07,
+    ),
+    ("resnet152", "image-feature-extraction"): (
+        58_143_808,
+        [12935157.0, 7372473.0, 44903080.0, 58139924.0],
+        6.86332e07,
+    ),
+    ("resnet50-d", "image-classification"): (25_576_264, [-25.8769, 8.4373, 25.2154, 3.9991], 12.6087),
+    ("resnet50-d", "image-feature-extraction"): (23_527_264, [0.0, 0.0, 0.0, 0.0], 25.52),
+    ("resnet20-cifar", "image-classification"): (272_474, [-0.0284, -0.2256, -0.0706, 0.4669], 0.149067),
+    ("resnet20-cifar", "image-feature-extraction"): (271_824, [0.0, 0.0, 0.0, 0.0], 2.21874),
+    ("resnet56-cifar", "image-classification"): (855_770, [-879.9156, -459.4305, -55.0031, 10.2496], 510.014),
+    ("resnet56-cifar", "image-feature-extraction"): (855_120, [976.0756, 2306.249, 0.0, 0.0], 5995.4),
+    ("resnet18-small", "image-classification"): (11_172_810, [-0.0273, 0.0713, 0.1214, 0.0529], 0.0673139),
+    ("resnet18-small", "image-feature-extraction"): (11_167_680, [0.0, 0.0, 0.0651, 0.5437], 0.376441),
     ("vgg11", "image-classification"): (132_863_336, [0.1639, -0.1132, 0.0085, 0.1769], 0.0688655),
     ("vgg11", "image-feature-extraction"): (128_766_336, [0.2612, 0.0023, 0.0, 0.1056], 0.0790192),
     ("vgg11-bn", "image-classification"): (132_868_840, [0.1639, -0.1132, 0.0085, 0.1769], 0.0688628),
@@ -69,8 +98,8 @@ def test_preset_parameter_count_and_seeded_output(spec, preset, task):
     model = task.model_class(spec.make_config(preset)).eval()
     assert model.num_parameters() == num_parameters
     with torch.no_grad():
-        output = model(**task.make_inputs(model.config, batch_size=2, seed=0))[task.main_output]
-    torch.testing.assert_close(output[0, :4], torch.tensor(expected), rtol=0, atol=1e-4)
+        output = model(**task.make_inputs(model.config, batch_size=2, seed=0))[task.main_output].flatten(1)
+    torch.testing.assert_close(output[0, :4], torch.tensor(expected), rtol=1e-5, atol=1e-4)
     assert output.abs().mean().item() == pytest.approx(mean_abs, rel=2e-5)
 
 
@@ -81,3 +110,34 @@ def test_lenet5_1998_has_the_papers_parameter_count():
     assert sizes["stage1"] == 6 * (5 * 5 + 1) and sizes["stage2"] == 16 * (6 * 5 * 5 + 1)
     assert sizes["c5"] == 120 * (16 * 5 * 5 + 1) and sizes["f6"] == 84 * (120 + 1)
     assert sum(p.numel() for p in model.classifier.parameters()) == 10 * (84 + 1)
+
+
+#: hfdl preset -> the torchvision (or timm) builder of the same network: the parameter counts must be equal, which
+#: pins every layer's shape against the implementation ImageNet weights come from.
+REFERENCE_MODELS = {
+    "alexnet-imagenet": ("torchvision", "alexnet"),
+    **{
+        f"vgg{depth}{bn}": ("torchvision", f"vgg{depth}{bn.replace('-', '_')}")
+        for depth in (11, 13, 16, 19)
+        for bn in ("", "-bn")
+    },
+    **{f"resnet{depth}": ("torchvision", f"resnet{depth}") for depth in (18, 34, 50, 101, 152)},
+    "resnet50-d": ("timm", "resnet50d"),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(REFERENCE_MODELS))
+def test_imagenet_presets_have_the_reference_parameter_count(preset):
+    library, name = REFERENCE_MODELS[preset]
+    with torch.device("meta"):  # shapes only: no memory, no init time
+        if library == "torchvision":
+            import torchvision
+
+            reference = torchvision.models.get_model(name, weights=None)
+        else:
+            timm = pytest.importorskip("timm")
+            reference = timm.create_model(name, pretrained=False)
+    expected = sum(p.numel() for p in reference.parameters())
+    spec = next(spec for spec in REGISTRY.values() if preset in spec.presets)
+    assert PINNED[(preset, "image-classification")][0] == expected
+    assert spec.make_config(preset).num_labels == 1000
