@@ -4,6 +4,7 @@
     hfdl train --model lenet5-modern --dataset digits --num_epochs 5 --output_dir outputs/lenet5
     hfdl export onnx MODEL_DIR OUTPUT_DIR [--task TASK] [--hidden-states]
     hfdl predict MODEL IMAGE [IMAGE ...] [--backend torch|onnx] [--top_k 3] [--json]
+    hfdl convert {torchvision,timm} ARCH --checkpoint FILE OUTPUT_DIR [--overwrite]
     hfdl demo [--output_dir outputs/lenet5-digits] [--no-serve]
 
 ``hfdl train`` runs the recipe in this process; for several processes use
@@ -182,6 +183,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_checkpoint
+
+    output_dir = convert_checkpoint(args.source, args.arch, args.checkpoint, args.output_dir, overwrite=args.overwrite)
+    print(f"wrote {output_dir}: {args.source} {args.arch} as an hfdl model (AutoModelForImageClassification loads it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfdl", description="hfdl: Deep Learning Mastery models on the Hub.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--top_k", type=_positive_int, default=3, help="how many classes to show per image")
     predict_parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
 
+    convert_parser = commands.add_parser(
+        "convert", help="import a torchvision or timm checkpoint of AlexNet, VGG or ResNet as an hfdl Hub folder"
+    )
+    convert_parser.add_argument("source", choices=("torchvision", "timm"), help="the library the checkpoint is from")
+    convert_parser.add_argument("arch", help="the source's model name (resnet50, vgg16_bn, resnet50d, alexnet, ...)")
+    convert_parser.add_argument("--checkpoint", required=True, help=".safetensors, or .pth read with weights_only")
+    convert_parser.add_argument("output_dir", help="the Hub folder to write (config, safetensors, code, processor)")
+    convert_parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
+
     demo_parser = commands.add_parser("demo", help="train LeNet-5 on the digits, export it and serve its Space")
     demo_parser.add_argument("--output_dir", default=str(DEMO_OUTPUT_DIR))
     demo_parser.add_argument("--num_epochs", type=_positive_int, default=15)
@@ -236,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_export(args)
         if args.command == "predict":
             return cmd_predict(args)
+        if args.command == "convert":
+            return cmd_convert(args)
         return cmd_demo(args)
     except USER_ERRORS as error:
         # One line a user can act on; the library's exceptions already say what is wrong and what is allowed.
