@@ -221,6 +221,25 @@ def image_feature_extraction(model_class: type[PreTrainedModel]) -> TaskSpec:
     )
 
 
+def backbone(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """Per-stage feature maps for detection and segmentation heads (transformers' ``AutoBackbone``): ``pixel_values``
+    in, ``feature_maps`` (a tuple of (batch, channels, height, width), one per ``config.out_indices``) out."""
+    from transformers import AutoBackbone
+
+    return TaskSpec(
+        task="backbone",
+        model_class=model_class,
+        auto_class=AutoBackbone,
+        inputs=(image_input(),),
+        main_output="feature_maps",
+        processor="image",
+        not_exported=(
+            "neither transformers nor optimum has an ONNX task for backbones; export the base model "
+            "(image-feature-extraction) with `hfdl export onnx --hidden-states`, whose outputs are every stage's maps"
+        ),
+    )
+
+
 def feature_extraction(model_class: type[PreTrainedModel], inputs: tuple[InputSpec, ...]) -> TaskSpec:
     """A base model over vectors or text: ``inputs`` in, ``last_hidden_state`` out."""
     from transformers import AutoModel

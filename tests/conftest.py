@@ -21,6 +21,23 @@ from hfdl.specs import ArchitectureSpec, TaskSpec  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
+
+def auto_from_pretrained(auto_class, source, **kwargs):
+    """``auto_class.from_pretrained(source)``, but around a transformers 5 bug for ``AutoBackbone``.
+
+    transformers 5's ``AutoBackbone.from_pretrained`` first asks the Hub whether ``source`` is a repo (to route timm
+    names to its timm wrapper): that rejects any absolute local path and needs the network for anything else, so it
+    fails on local folders and offline. The generic Auto loader it then calls for real repos is called directly
+    here. transformers 4.57 has no such check.
+    """
+    from transformers import AutoBackbone
+    from transformers.models.auto.auto_factory import _BaseAutoModelClass
+
+    if auto_class is AutoBackbone:
+        return _BaseAutoModelClass.from_pretrained.__func__(auto_class, source, **kwargs)
+    return auto_class.from_pretrained(source, **kwargs)
+
+
 #: Every (architecture, head) pair of the registry: a new architecture is tested the day it is registered.
 ARCH_TASKS = [
     pytest.param(spec, task, id=f"{spec.name}-{task.task}") for spec in REGISTRY.values() for task in spec.tasks

@@ -32,11 +32,23 @@ def main() -> None:
     results = {}
     for item in job["items"]:
         auto_class = getattr(transformers, item["auto_class"])
-        model = auto_class.from_pretrained(item["source"], trust_remote_code=job["block_hfdl"]).eval()
+        if item["auto_class"] == "AutoBackbone":
+            # transformers 5's AutoBackbone.from_pretrained asks the Hub about every source first, which fails for
+            # local paths and offline (see conftest.py's auto_from_pretrained); the generic Auto loader underneath
+            # is what it calls for real repos.
+            from transformers.models.auto.auto_factory import _BaseAutoModelClass
+
+            load = _BaseAutoModelClass.from_pretrained.__func__
+            model = load(auto_class, item["source"], trust_remote_code=job["block_hfdl"]).eval()
+        else:
+            model = auto_class.from_pretrained(item["source"], trust_remote_code=job["block_hfdl"]).eval()
         inputs = load_file(item["inputs"])
         with torch.no_grad():
             outputs = model(**inputs)
-        tensors = {"output": outputs[item["main_output"]].contiguous()}
+        output = outputs[item["main_output"]]
+        if isinstance(output, tuple):  # a backbone's feature maps, one tensor per stage
+            output = torch.cat([value.flatten(1) for value in output], dim=1)
+        tensors = {"output": output.contiguous()}
         results[item["source"]] = {"class": type(model).__name__, "module": type(model).__module__}
         if item.get("processor"):  # the image processor travels as remote code too
             processor = transformers.AutoImageProcessor.from_pretrained(

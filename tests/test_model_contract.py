@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ARCH_TASKS, ARCHITECTURES, AUTO_ARCH_TASKS, build_model, example_inputs
+from conftest import ARCH_TASKS, ARCHITECTURES, AUTO_ARCH_TASKS, auto_from_pretrained, build_model, example_inputs
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
@@ -34,8 +34,15 @@ HEADS_WITH_LOSS = [p for p in ARCH_TASKS if p.values[1].labels is not None]
 IMAGE_PROCESSOR_TASKS = [p for p in AUTO_ARCH_TASKS if p.values[1].processor == "image"]
 
 
+def flat(value) -> torch.Tensor:
+    """A main output as one (batch, n) tensor: a backbone's tuple of feature maps is flattened and concatenated."""
+    if isinstance(value, (tuple, list)):
+        return torch.cat([item.flatten(1) for item in value], dim=1)
+    return value
+
+
 def main_output(outputs, task) -> torch.Tensor:
-    return outputs[task.main_output]
+    return flat(outputs[task.main_output])
 
 
 # --------------------------------------------------------------------------------------------- forward and loss
@@ -55,7 +62,7 @@ def test_forward_shapes_and_hidden_states(spec, task):
     assert all(h.shape[0] == 3 for h in outputs.hidden_states)
     assert model(**inputs).hidden_states is None
     # return_dict=False gives a tuple whose first tensor (after the loss, absent here) is the main output.
-    torch.testing.assert_close(model(**inputs, return_dict=False)[0], result)
+    torch.testing.assert_close(flat(model(**inputs, return_dict=False)[0]), result)
 
 
 @pytest.mark.parametrize(("spec", "task"), HEADS_WITH_LOSS)
@@ -120,7 +127,7 @@ def test_auto_classes_resolve(spec, task, tmp_path):
     assert type(task.auto_class.from_config(config)) is task.model_class
     model = build_model(spec, task)
     model.save_pretrained(tmp_path)
-    loaded = task.auto_class.from_pretrained(tmp_path)
+    loaded = auto_from_pretrained(task.auto_class, tmp_path)
     assert type(loaded) is task.model_class
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == spec.model_type
@@ -334,10 +341,10 @@ def test_corrupt_or_missing_weights_give_clear_errors(spec, task, tmp_path):
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(Exception, match=r"(?i)safetensors|header|deserializ|incomplete|invalid"):
-        task.auto_class.from_pretrained(tmp_path)
+        auto_from_pretrained(task.auto_class, tmp_path)
     weights.unlink()
     with pytest.raises(OSError, match=r"model\.safetensors|weights"):
-        task.auto_class.from_pretrained(tmp_path)
+        auto_from_pretrained(task.auto_class, tmp_path)
 
 
 # --------------------------------------------------------------------------------------------- registry and pipeline

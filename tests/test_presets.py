@@ -33,15 +33,19 @@ PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
     ("mlp-mnist", "feature-extraction"): (233_856, [0.0, 1.6512, 0.0, 0.0], 0.554547),
     ("resnet18", "image-classification"): (11_689_512, [0.0065, 0.3142, 0.7654, -0.7486], 0.550896),
     ("resnet18", "image-feature-extraction"): (11_176_512, [2.3769, 2.7615, 4.1946, 4.9746], 2.20135),
+    ("resnet18", "backbone"): (11_176_512, [2.3769, 2.7615, 4.1946, 4.9746], 2.20135),
     ("resnet34", "image-classification"): (21_797_672, [21.4392, 31.9326, -4.6497, 4.941], 13.3093),
     ("resnet34", "image-feature-extraction"): (21_284_672, [19.5115, 139.9061, 182.2061, 222.7937], 55.5087),
+    ("resnet34", "backbone"): (21_284_672, [19.5115, 139.9061, 182.2061, 222.7937], 55.5087),
     ("resnet50", "image-classification"): (25_557_032, [11.1066, -9.1177, 4.7461, 8.3985], 7.72285),
     ("resnet50", "image-feature-extraction"): (23_508_032, [0.0, 8.2355, 6.6319, 7.3308], 14.7943),
+    ("resnet50", "backbone"): (23_508_032, [0.0, 8.2355, 6.6319, 7.3308], 14.7943),
     # Untrained deep ResNets in eval mode (batch norm as the identity) grow their outputs with depth: each block adds
     # its residual's variance. zero_init_residual avoids it; the presets keep the paper's init, so the tolerance of
     # these pins is relative.
     ("resnet101", "image-classification"): (44_549_160, [-4612.9341, 45788.8203, -51217.207, 33722.8984], 17704.8),
     ("resnet101", "image-feature-extraction"): (42_500_160, [8012.4229, 29145.1152, 38315.6094, 40251.2188], 34395.2),
+    ("resnet101", "backbone"): (42_500_160, [8012.4229, 29145.1152, 38315.6094, 40251.2188], 34395.2),
     ("resnet152", "image-classification"): (
         60_192_808,
         [16040654.0, -13241258.0, -54735100.0, -60069532.0],
@@ -52,30 +56,43 @@ PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
         [12935157.0, 7372473.0, 44903080.0, 58139924.0],
         6.86332e07,
     ),
+    ("resnet152", "backbone"): (58_143_808, [12935157.0, 7372473.0, 44903080.0, 58139924.0], 6.86332e07),
     ("resnet50-d", "image-classification"): (25_576_264, [-25.8769, 8.4373, 25.2154, 3.9991], 12.6087),
     ("resnet50-d", "image-feature-extraction"): (23_527_264, [0.0, 0.0, 0.0, 0.0], 25.52),
+    ("resnet50-d", "backbone"): (23_527_264, [0.0, 0.0, 0.0, 0.0], 25.52),
     ("resnet20-cifar", "image-classification"): (272_474, [-0.0284, -0.2256, -0.0706, 0.4669], 0.149067),
     ("resnet20-cifar", "image-feature-extraction"): (271_824, [0.0, 0.0, 0.0, 0.0], 2.21874),
+    ("resnet20-cifar", "backbone"): (271_824, [0.0, 0.0, 0.0, 0.0], 2.21874),
     ("resnet56-cifar", "image-classification"): (855_770, [-879.9156, -459.4305, -55.0031, 10.2496], 510.014),
     ("resnet56-cifar", "image-feature-extraction"): (855_120, [976.0756, 2306.249, 0.0, 0.0], 5995.4),
+    ("resnet56-cifar", "backbone"): (855_120, [976.0756, 2306.249, 0.0, 0.0], 5995.4),
     ("resnet18-small", "image-classification"): (11_172_810, [-0.0273, 0.0713, 0.1214, 0.0529], 0.0673139),
     ("resnet18-small", "image-feature-extraction"): (11_167_680, [0.0, 0.0, 0.0651, 0.5437], 0.376441),
+    ("resnet18-small", "backbone"): (11_167_680, [0.0, 0.0, 0.0651, 0.5437], 0.376441),
     ("vgg11", "image-classification"): (132_863_336, [0.1639, -0.1132, 0.0085, 0.1769], 0.0688655),
     ("vgg11", "image-feature-extraction"): (128_766_336, [0.2612, 0.0023, 0.0, 0.1056], 0.0790192),
+    ("vgg11", "backbone"): (9_220_480, [0.0, 0.0, 0.0, 0.0], 0.180121),
     ("vgg11-bn", "image-classification"): (132_868_840, [0.1639, -0.1132, 0.0085, 0.1769], 0.0688628),
     ("vgg11-bn", "image-feature-extraction"): (128_771_840, [0.2612, 0.0023, 0.0, 0.1056], 0.079016),
+    ("vgg11-bn", "backbone"): (9_225_984, [0.0, 0.0, 0.0, 0.0], 0.180114),
     ("vgg13", "image-classification"): (133_047_848, [0.0244, -0.0679, -0.0733, 0.0038], 0.0581459),
     ("vgg13", "image-feature-extraction"): (128_950_848, [0.0, 0.0, 0.0, 0.0], 0.0690323),
+    ("vgg13", "backbone"): (9_404_992, [0.1311, 0.0, 0.0, 0.0], 0.120969),
     ("vgg13-bn", "image-classification"): (133_053_736, [0.0244, -0.0679, -0.0733, 0.0038], 0.058143),
     ("vgg13-bn", "image-feature-extraction"): (128_956_736, [0.0, 0.0, 0.0, 0.0], 0.0690288),
+    ("vgg13-bn", "backbone"): (9_410_880, [0.1311, 0.0, 0.0, 0.0], 0.120963),
     ("vgg16", "image-classification"): (138_357_544, [-0.0263, 0.0949, 0.0887, -0.0268], 0.0691472),
     ("vgg16", "image-feature-extraction"): (134_260_544, [0.0, 0.0, 0.0248, 0.181], 0.0763043),
+    ("vgg16", "backbone"): (14_714_688, [0.0227, 0.0, 0.0, 0.0], 0.126488),
     ("vgg16-bn", "image-classification"): (138_365_992, [-0.0263, 0.0949, 0.0887, -0.0268], 0.0691427),
     ("vgg16-bn", "image-feature-extraction"): (134_268_992, [0.0, 0.0, 0.0248, 0.181], 0.0762993),
+    ("vgg16-bn", "backbone"): (14_723_136, [0.0227, 0.0, 0.0, 0.0], 0.126479),
     ("vgg19", "image-classification"): (143_667_240, [-0.0154, -0.0298, 0.1005, -0.0723], 0.0454506),
     ("vgg19", "image-feature-extraction"): (139_570_240, [0.0673, 0.0229, 0.2472, 0.0], 0.0503984),
+    ("vgg19", "backbone"): (20_024_384, [0.0, 0.0, 0.0, 0.0], 0.14197),
     ("vgg19-bn", "image-classification"): (143_678_248, [-0.0154, -0.0298, 0.1005, -0.0723], 0.045447),
     ("vgg19-bn", "image-feature-extraction"): (139_581_248, [0.0673, 0.0229, 0.2472, 0.0], 0.0503943),
+    ("vgg19-bn", "backbone"): (20_035_392, [0.0, 0.0, 0.0, 0.0], 0.141959),
 }
 
 CASES = [
@@ -98,7 +115,9 @@ def test_preset_parameter_count_and_seeded_output(spec, preset, task):
     model = task.model_class(spec.make_config(preset)).eval()
     assert model.num_parameters() == num_parameters
     with torch.no_grad():
-        output = model(**task.make_inputs(model.config, batch_size=2, seed=0))[task.main_output].flatten(1)
+        output = model(**task.make_inputs(model.config, batch_size=2, seed=0))[task.main_output]
+    # Backbones return a tuple of feature maps (by default the last stage only); it is pinned flattened, as one.
+    output = torch.cat([value.flatten(1) for value in output], 1) if isinstance(output, tuple) else output.flatten(1)
     torch.testing.assert_close(output[0, :4], torch.tensor(expected), rtol=1e-5, atol=1e-4)
     assert output.abs().mean().item() == pytest.approx(mean_abs, rel=2e-5)
 

@@ -4,7 +4,8 @@ Model folders are uploaded to the Hub as remote code and may import only torch, 
 and their own siblings, so shared code is copied into them rather than imported (the transformers convention):
 
 * every folder of ``hfdl/models/`` holds a byte-identical copy of ``hfdl/layers/hfdl_utils.py``, and every folder
-  with an image processor (an ``image_processing_*.py``) one of ``hfdl/layers/hfdl_image_processing.py``;
+  with an image processor (an ``image_processing_*.py``) one of ``hfdl/layers/hfdl_image_processing.py``, and
+  every folder whose model defines a backbone one of ``hfdl/layers/hfdl_backbone.py``;
 * a ``# Copied from hfdl.<module>.<name>`` marker (``hfdl.layers.attention.MultiHeadAttention``,
   ``hfdl.models.alexnet.modeling_alexnet.AlexNetBlock``) says that the top-level definition after it equals the
   named one.
@@ -30,6 +31,9 @@ MARKER = re.compile(r"^# Copied from hfdl\.(?P<module>[\w.]+)\.(?P<name>\w+)\s*$
 SHARED_FILES = {
     PACKAGE_ROOT / "layers" / "hfdl_utils.py": lambda folder: True,
     PACKAGE_ROOT / "layers" / "hfdl_image_processing.py": lambda folder: any(folder.glob("image_processing_*.py")),
+    PACKAGE_ROOT / "layers" / "hfdl_backbone.py": lambda folder: any(
+        "Backbone(" in path.read_text() for path in folder.glob("modeling_*.py")
+    ),
 }
 
 

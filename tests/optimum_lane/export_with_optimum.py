@@ -84,6 +84,8 @@ def check_head(configs: ModuleType, head: dict, output_root: Path) -> dict:
     check_inputs = {name: torch.tensor(value) for name, value in head["check_inputs"].items()}
     with torch.inference_mode():
         remote_output = reference(**check_inputs)[main_output]
+    if isinstance(remote_output, tuple):  # a backbone's feature maps, compared flattened and concatenated
+        remote_output = torch.cat([value.flatten(1) for value in remote_output], dim=1)
     result = {
         "remote_code_class": type(reference).__name__,
         "remote_code_module": type(reference).__module__,

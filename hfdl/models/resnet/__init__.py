@@ -1,9 +1,9 @@
 """ResNet (He, Zhang, Ren & Sun, 2016), course chapter 5: its classes and its entry in the registry."""
 
-from ...specs import ArchitectureSpec, image_classification, image_feature_extraction
+from ...specs import ArchitectureSpec, backbone, image_classification, image_feature_extraction
 from .configuration_resnet import ResNetConfig
 from .image_processing_resnet import ResNetImageProcessor
-from .modeling_resnet import ResNetForImageClassification, ResNetModel, ResNetPreTrainedModel
+from .modeling_resnet import ResNetBackbone, ResNetForImageClassification, ResNetModel, ResNetPreTrainedModel
 
 #: The paper's ImageNet networks (Table 1): blocks per stage and block type; torchvision's parameter counts.
 _IMAGENET_DEPTHS = {
@@ -24,7 +24,11 @@ ARCHITECTURE = ArchitectureSpec(
     chapter="5 CNNs",
     paper="He, Zhang, Ren & Sun, 2016",
     config_class=ResNetConfig,
-    tasks=(image_classification(ResNetForImageClassification), image_feature_extraction(ResNetModel)),
+    tasks=(
+        image_classification(ResNetForImageClassification),
+        image_feature_extraction(ResNetModel),
+        backbone(ResNetBackbone),
+    ),
     presets={
         **{
             name: {"stage_depths": depths, "block_type": block, "num_labels": 1000}
@@ -60,6 +64,7 @@ ARCHITECTURE = ArchitectureSpec(
 
 __all__ = [
     "ARCHITECTURE",
+    "ResNetBackbone",
     "ResNetConfig",
     "ResNetForImageClassification",
     "ResNetImageProcessor",

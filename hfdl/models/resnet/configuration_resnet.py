@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+from .hfdl_backbone import StageSelectionMixin
 from .hfdl_utils import (
     ACTIVATION_NAMES,
     check_bool,
@@ -22,7 +23,7 @@ STEM_TYPES = ("imagenet", "small", "deep")
 BOTTLENECK_EXPANSION = 4
 
 
-class ResNetConfig(PretrainedConfig):
+class ResNetConfig(StageSelectionMixin, PretrainedConfig):
     """ResNet: a stem, then stages of residual blocks ``y = relu(F(x) + shortcut(x))``, global average pooling.
 
     The paper's ImageNet networks differ in the block and in how many blocks each of the four stages stacks
@@ -45,6 +46,8 @@ class ResNetConfig(PretrainedConfig):
         zero_init_residual: Start each block's last batch norm scale at zero, so that every block starts as the
             identity and the network trains like a shallow one at first (Goyal et al., 2017).
         activation: ``relu`` (the paper), or ``sigmoid``, ``tanh``, ``leaky_relu``, ``gelu``.
+        out_indices, out_features: The stages ``ResNetBackbone`` returns, by index or name in ``stage_names``
+            (``stem``, ``stage1``, ...; default: the last stage). Other heads ignore them.
     """
 
     model_type = "hfdl-resnet"
@@ -61,6 +64,8 @@ class ResNetConfig(PretrainedConfig):
         avg_down: bool = False,
         zero_init_residual: bool = False,
         activation: str = "relu",
+        out_indices: list[int] | None = None,
+        out_features: list[str] | None = None,
         **kwargs,
     ) -> None:
         check_positive_int("num_channels", num_channels)
@@ -91,6 +96,7 @@ class ResNetConfig(PretrainedConfig):
                 f"`image_size`={image_size} is too small: the {stem} stem and {len(stage_depths) - 1} stride-2 "
                 f"stages need image_size >= {self.reductions[-1]}."
             )
+        self.set_stage_selection(out_indices, out_features)
         super().__init__(**kwargs)
 
     @property

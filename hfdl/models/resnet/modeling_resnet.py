@@ -26,6 +26,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import (
+    BackboneOutput,
     BaseModelOutputWithPoolingAndNoAttention,
     ImageClassifierOutputWithNoAttention,
 )
@@ -271,3 +272,49 @@ class ResNetForImageClassification(ResNetPreTrainedModel):
         if not return_dict:
             return tuple(v for v in (loss, logits, outputs.hidden_states) if v is not None)
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+class ResNetBackbone(ResNetPreTrainedModel):
+    """ResNet as a feature extractor for detection and segmentation heads (transformers' ``AutoBackbone``).
+
+    ``feature_maps`` holds the maps of the stages ``config.out_indices`` selects (``AutoBackbone.from_pretrained(
+    folder, out_indices=[1, 2, 3, 4])`` for an FPN over the four stages); ``channels`` and ``strides`` describe them.
+    Its weights are named as the classifier's, so a classifier checkpoint loads into it (the classifier is dropped).
+    """
+
+    def __init__(self, config: ResNetConfig) -> None:
+        super().__init__(config)
+        self.resnet = ResNetModel(config)
+        self.post_init()
+
+    @property
+    def out_features(self) -> list[str]:
+        return self.config.out_features
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels of each returned feature map."""
+        return [self.config.hidden_channels[index] for index in self.config.out_indices]
+
+    @property
+    def strides(self) -> list[int]:
+        """How much smaller than the input each returned feature map is."""
+        return [self.config.reductions[index] for index in self.config.out_indices]
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput | tuple:
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        outputs = self.resnet(pixel_values, output_hidden_states=True, return_dict=True)
+        feature_maps = tuple(outputs.hidden_states[index] for index in self.config.out_indices)
+        hidden_states = outputs.hidden_states if output_hidden_states else None
+        if not return_dict:
+            return tuple(v for v in (feature_maps, hidden_states) if v is not None)
+        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states)

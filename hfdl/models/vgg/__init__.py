@@ -1,9 +1,9 @@
 """VGG (Simonyan & Zisserman, 2015), course chapter 5: its classes and its entry in the registry."""
 
-from ...specs import ArchitectureSpec, image_classification, image_feature_extraction
+from ...specs import ArchitectureSpec, backbone, image_classification, image_feature_extraction
 from .configuration_vgg import VGGConfig
 from .image_processing_vgg import VGGImageProcessor
-from .modeling_vgg import VGGForImageClassification, VGGModel, VGGPreTrainedModel
+from .modeling_vgg import VGGBackbone, VGGForImageClassification, VGGModel, VGGPreTrainedModel
 
 #: Convolutions per stage of the paper's configurations A (VGG-11), B (VGG-13), D (VGG-16) and E (VGG-19).
 STAGE_DEPTHS = {"vgg11": [1, 1, 2, 2, 2], "vgg13": [2, 2, 2, 2, 2], "vgg16": [2, 2, 3, 3, 3], "vgg19": [2, 2, 4, 4, 4]}
@@ -14,7 +14,11 @@ ARCHITECTURE = ArchitectureSpec(
     chapter="5 CNNs",
     paper="Simonyan & Zisserman, 2015",
     config_class=VGGConfig,
-    tasks=(image_classification(VGGForImageClassification), image_feature_extraction(VGGModel)),
+    tasks=(
+        image_classification(VGGForImageClassification),
+        image_feature_extraction(VGGModel),
+        backbone(VGGBackbone),
+    ),
     presets={
         f"{name}{suffix}": {"stage_depths": depths, "batch_norm": batch_norm, "num_labels": 1000}
         for name, depths in STAGE_DEPTHS.items()
@@ -35,6 +39,7 @@ ARCHITECTURE = ArchitectureSpec(
 
 __all__ = [
     "ARCHITECTURE",
+    "VGGBackbone",
     "VGGConfig",
     "VGGForImageClassification",
     "VGGImageProcessor",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+from .hfdl_backbone import StageSelectionMixin
 from .hfdl_utils import (
     ACTIVATION_NAMES,
     check_bool,
@@ -15,7 +16,7 @@ from .hfdl_utils import (
 )
 
 
-class VGGConfig(PretrainedConfig):
+class VGGConfig(StageSelectionMixin, PretrainedConfig):
     """VGG: stages of 3x3 convolutions, each ending in 2x2 max pooling, then three fully connected layers.
 
     The paper's networks differ only in how many convolutions each of the five stages stacks (``stage_depths``):
@@ -37,6 +38,8 @@ class VGGConfig(PretrainedConfig):
             (7). ONNX exporters need it to divide the side of the last stage's maps.
         hidden_sizes: Widths of the two hidden fully connected layers (4096 and 4096).
         dropout: Dropout rate after each hidden fully connected layer (0.5 in the paper).
+        out_indices, out_features: The stages ``VGGBackbone`` returns, by index or name in ``stage_names``
+            (``stage1`` ... ``stage5``; default: the last). Other heads ignore them.
     """
 
     model_type = "hfdl-vgg"
@@ -52,6 +55,8 @@ class VGGConfig(PretrainedConfig):
         pooled_size: int = 7,
         hidden_sizes: list[int] | tuple[int, ...] = (4096, 4096),
         dropout: float = 0.5,
+        out_indices: list[int] | None = None,
+        out_features: list[str] | None = None,
         **kwargs,
     ) -> None:
         check_positive_int("num_channels", num_channels)
@@ -80,7 +85,18 @@ class VGGConfig(PretrainedConfig):
         self.pooled_size = pooled_size
         self.hidden_sizes = hidden_sizes
         self.dropout = float(dropout)
+        self.set_stage_selection(out_indices, out_features)
         super().__init__(**kwargs)
+
+    @property
+    def stage_names(self) -> list[str]:
+        """``stage1``, ``stage2``, ...: the pooled outputs of the convolution stages."""
+        return [f"stage{index + 1}" for index in range(len(self.stage_channels))]
+
+    @property
+    def reductions(self) -> list[int]:
+        """How much smaller than the input each stage's output is (2, 4, 8, 16, 32)."""
+        return [2 ** (index + 1) for index in range(len(self.stage_channels))]
 
     @property
     def feature_map_size(self) -> int:

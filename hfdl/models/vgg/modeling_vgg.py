@@ -21,7 +21,11 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import BaseModelOutputWithNoAttention, ImageClassifierOutputWithNoAttention
+from transformers.modeling_outputs import (
+    BackboneOutput,
+    BaseModelOutputWithNoAttention,
+    ImageClassifierOutputWithNoAttention,
+)
 
 from .configuration_vgg import VGGConfig
 from .hfdl_utils import check_image_tensor, classification_loss, init
@@ -166,3 +170,68 @@ class VGGForImageClassification(VGGPreTrainedModel):
         if not return_dict:
             return tuple(v for v in (loss, logits, outputs.hidden_states) if v is not None)
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+class VGGStages(nn.Module):
+    """The convolution stages alone: what a backbone keeps of VGG (the fully connected layers hold 90 % of VGG-16's
+    weights and see a fixed 7x7 grid, which dense prediction heads do not want)."""
+
+    def __init__(self, config: VGGConfig) -> None:
+        super().__init__()
+        channels = [config.num_channels, *config.stage_channels]
+        self.stages = nn.ModuleList(
+            VGGStage(config, channels[i], channels[i + 1], depth) for i, depth in enumerate(config.stage_depths)
+        )
+
+
+class VGGBackbone(VGGPreTrainedModel):
+    """VGG as a feature extractor for detection and segmentation heads (transformers' ``AutoBackbone``).
+
+    ``feature_maps`` holds the pooled outputs of the stages ``config.out_indices`` selects; ``channels`` and
+    ``strides`` describe them. The weights are named as the classifier's stages (``vgg.stages...``), so a classifier
+    checkpoint loads into it; its fully connected layers are left out.
+    """
+
+    def __init__(self, config: VGGConfig) -> None:
+        super().__init__(config)
+        self.vgg = VGGStages(config)
+        self.post_init()
+
+    @property
+    def out_features(self) -> list[str]:
+        return self.config.out_features
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels of each returned feature map."""
+        return [self.config.stage_channels[index] for index in self.config.out_indices]
+
+    @property
+    def strides(self) -> list[int]:
+        """How much smaller than the input each returned feature map is."""
+        return [self.config.reductions[index] for index in self.config.out_indices]
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BackboneOutput | tuple:
+        check_image_tensor(pixel_values, self.config.num_channels, self.config.image_size)
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        all_hidden_states = ()
+        hidden_states = pixel_values
+        for index, stage in enumerate(self.vgg.stages):
+            hidden_states = stage(hidden_states)  # (B, C_stage, H / 2**(s+1), W / 2**(s+1))
+            all_hidden_states = all_hidden_states + (hidden_states,)
+            if index == self.config.out_indices[-1] and not output_hidden_states:
+                break  # later stages are not returned: skip their compute
+        feature_maps = tuple(all_hidden_states[index] for index in self.config.out_indices)
+        hidden_states = all_hidden_states if output_hidden_states else None
+        if not return_dict:
+            return tuple(v for v in (feature_maps, hidden_states) if v is not None)
+        return BackboneOutput(feature_maps=feature_maps, hidden_states=hidden_states)
