@@ -46,6 +46,7 @@ ARCHITECTURE = ArchitectureSpec(
         "num_labels": 3,
     },
     image_processor_class=AlexNetImageProcessor,
+    spaces=("cnn-explorer",),
 )
 
 __all__ = [

@@ -19,7 +19,7 @@ ARCHITECTURE = ArchitectureSpec(
     default_preset="lenet5-modern",
     test_config={"image_size": 16, "conv_channels": [2, 4], "hidden_sizes": [8, 6], "num_labels": 3},
     image_processor_class=LeNet5ImageProcessor,
-    spaces=("digit-recognizer",),
+    spaces=("digit-recognizer", "cnn-explorer"),
     notebooks=("01_foundations_mlp_lenet5",),
 )
 

@@ -60,6 +60,7 @@ ARCHITECTURE = ArchitectureSpec(
         "num_labels": 3,
     },
     image_processor_class=ResNetImageProcessor,
+    spaces=("cnn-explorer",),
 )
 
 __all__ = [

@@ -35,6 +35,7 @@ ARCHITECTURE = ArchitectureSpec(
         "num_labels": 3,
     },
     image_processor_class=VGGImageProcessor,
+    spaces=("cnn-explorer",),
 )
 
 __all__ = [
