@@ -9,7 +9,7 @@ For each notebook this renders the cells written below, executes them in a fresh
 nbclient, offline, with ``notebooks/`` as the working directory and a throwaway IPython profile, so that a personal
 ``~/.ipython`` cannot change the outputs) and writes the ``.ipynb`` *with its outputs*, so a learner browsing the
 repository or the Hub sees the printed numbers and the figures without running anything. Run it after editing a
-cell below and commit the result; it takes about as long as the notebook does (15 s on two CPU cores).
+cell below and commit the result; it takes about as long as the notebook does (15-40 s on two CPU cores).
 
 The written file is kept small and stable, so that rebuilding an unchanged notebook does not churn the diff: the
 cells seed everything they train, figures are PNGs at a modest resolution without matplotlib's version stamp,
@@ -372,8 +372,687 @@ def foundations_mlp_lenet5() -> nbformat.NotebookNode:
     return notebook
 
 
+def cnns() -> nbformat.NotebookNode:
+    """Course chapter 5: convolution and pooling by hand, receptive fields, LeNet -> AlexNet -> VGG -> ResNet."""
+    cells = [
+        md(
+            """
+            # Convolutional networks with hfdl (chapter 5)
+
+            This notebook takes the convolutional network apart and puts the chapter's four landmark designs side by
+            side:
+
+            1. **Convolution by hand**: a loop and an `unfold` (im2col) version, both equal to `F.conv2d`, and the
+               output-size formula.
+            2. **Pooling by hand**, equal to `nn.MaxPool2d` / `nn.AvgPool2d`.
+            3. **Receptive fields**: how far each layer sees, computed layer by layer (VGG's 3x3 stacks against one
+               7x7 convolution, ResNet-18's stem and stages).
+            4. **LeNet-5 -> AlexNet -> VGG -> ResNet** trained the same way on the same digits: parameters,
+               compute and test accuracy.
+            5. **Filters and feature maps** of the trained networks.
+
+            Data: scikit-learn's 1,797 handwritten digits (8x8), which ship with scikit-learn, so everything runs
+            offline, in about 40 s on two idle CPU cores (most of it twelve short trainings: four networks, three
+            seeds each). Every training starts from a fixed seed, so a rerun on the same machine prints the same
+            numbers.
+            """
+        ),
+        code(
+            """
+            import warnings
+
+            # tqdm's notice that ipywidgets is missing (progress bars then print as text); set before the imports.
+            warnings.filterwarnings("ignore", message="IProgress not found")
+
+            import datasets
+            import matplotlib.pyplot as plt
+            import numpy as np
+            import torch
+            import torch.nn.functional as F
+            import transformers
+            from torch import nn
+
+            import hfdl
+            from hfdl.data import load_digits_dataset
+
+            # Small networks on a CPU: one thread is faster than several, whose synchronisation costs more than the work
+            # they share, and the numbers do not depend on how many cores the machine has.
+            torch.set_num_threads(1)
+            transformers.logging.set_verbosity_error()
+            datasets.disable_progress_bars()
+            print(f"hfdl {hfdl.__version__}, torch {torch.__version__}")
+            """
+        ),
+        md(
+            """
+            ## 1. Convolution by hand
+
+            A convolution layer slides a small kernel over the image and, at every position, takes the dot product of
+            the kernel with the patch under it (deep learning libraries compute this cross-correlation and call it
+            convolution: the kernel is not flipped, which changes nothing once the kernel is learned). With
+            `C_out` kernels of shape `C_in x k x k` the output has `C_out` channels, and its side is
+
+            `out = floor((in + 2 * padding - k) / stride) + 1`
+
+            Below, the same convolution is written twice: with an explicit loop over output positions (the
+            definition), and with `F.unfold` ("im2col"), which copies every patch into a column so that the whole
+            layer becomes one matrix product: how libraries run convolutions on fast matrix-multiply kernels. Both
+            are checked against `nn.Conv2d` with its own weights, for several kernels, strides and paddings
+            (differences are float32 rounding: the sums are added in another order).
+            """
+        ),
+        code(
+            """
+            def conv_output_size(size, kernel, stride=1, padding=0):
+                \"\"\"Side of a convolution's (or pooling's) output: windows that fit in the padded input.\"\"\"
+                return (size + 2 * padding - kernel) // stride + 1
+
+
+            def conv2d_loop(x, weight, bias=None, stride=1, padding=0):
+                \"\"\"The definition: at each output position, the dot product of every kernel with the patch under it.\"\"\"
+                batch, _, height, width = x.shape
+                out_channels, _, kernel, _ = weight.shape
+                out_height = conv_output_size(height, kernel, stride, padding)
+                out_width = conv_output_size(width, kernel, stride, padding)
+                x = F.pad(x, (padding, padding, padding, padding))
+                out = x.new_zeros(batch, out_channels, out_height, out_width)
+                for row in range(out_height):
+                    for col in range(out_width):
+                        patch = x[:, :, row * stride : row * stride + kernel, col * stride : col * stride + kernel]
+                        out[:, :, row, col] = torch.einsum("bchw,ochw->bo", patch, weight)  # (B, C_in, k, k) . kernels
+                return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+            def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
+                \"\"\"im2col: every patch becomes a column of C_in * k * k numbers, and the layer one matrix product.\"\"\"
+                batch, _, height, width = x.shape
+                out_channels, _, kernel, _ = weight.shape
+                columns = F.unfold(x, kernel, padding=padding, stride=stride)  # (B, C_in * k * k, positions)
+                out = weight.view(out_channels, -1) @ columns  # (C_out, C_in * k * k) @ (...) -> (B, C_out, positions)
+                out = out.view(
+                    batch,
+                    out_channels,
+                    conv_output_size(height, kernel, stride, padding),
+                    conv_output_size(width, kernel, stride, padding),
+                )
+                return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+            torch.manual_seed(0)
+            x = torch.randn(2, 3, 11, 11)  # a batch of two 3-channel 11x11 images
+            for kernel, stride, padding in [(3, 1, 1), (5, 1, 0), (3, 2, 1), (4, 3, 2)]:
+                conv = nn.Conv2d(3, 4, kernel, stride=stride, padding=padding)
+                with torch.no_grad():
+                    reference = conv(x)
+                    by_loop = conv2d_loop(x, conv.weight, conv.bias, stride, padding)
+                    by_unfold = conv2d_unfold(x, conv.weight, conv.bias, stride, padding)
+                assert by_loop.shape == by_unfold.shape == reference.shape
+                assert torch.allclose(by_loop, reference, atol=1e-5) and torch.allclose(by_unfold, reference, atol=1e-5)
+                print(
+                    f"k={kernel} stride={stride} padding={padding}: formula gives "
+                    f"{conv_output_size(11, kernel, stride, padding)}, nn.Conv2d {tuple(reference.shape)}; "
+                    f"max |difference| loop {(by_loop - reference).abs().max():.1e}, "
+                    f"unfold {(by_unfold - reference).abs().max():.1e}"
+                )
+            """
+        ),
+        md(
+            """
+            Why convolutions rather than fully connected layers on images: the same small kernel is used at every
+            position (**weight sharing**), so a layer's parameters do not grow with the image, and a stroke is
+            detected wherever it appears (translation **equivariance**: shift the input and the output shifts with
+            it). Each output also depends only on a small neighbourhood (**local connectivity**), matching the
+            structure of images, whose nearby pixels are related.
+            """
+        ),
+        code(
+            """
+            conv = nn.Conv2d(3, 16, 3, padding=1)
+            dense = nn.Linear(3 * 32 * 32, 16 * 32 * 32, device="meta")  # the same map as a dense layer (not allocated)
+            print(
+                f"3x32x32 -> 16x32x32: convolution {sum(p.numel() for p in conv.parameters()):,} parameters, "
+                f"fully connected {sum(p.numel() for p in dense.parameters()):,}"
+            )
+
+            shift = 2  # equivariance: shifting the input shifts the output (away from the zero-padded border)
+            shifted = torch.roll(x, shifts=shift, dims=3)
+            with torch.no_grad():
+                moved = torch.roll(conv(x), shifts=shift, dims=3)
+                output_of_shifted = conv(shifted)
+            inner = slice(shift + 1, -1)  # the columns no border or wrapped-around pixel reaches
+            print(
+                "conv(shift(x)) == shift(conv(x)) inside the border:",
+                torch.allclose(output_of_shifted[..., inner], moved[..., inner], atol=1e-6),
+            )
+            """
+        ),
+        md(
+            """
+            ## The data
+
+            Each architecture's image processor (grayscale, resize, scale to [-1, 1]) runs once over every split; the
+            8x8 digits are resized to 16x16, the smallest side LeNet-5's 5x5 convolutions and poolings accept. Two
+            hand-made 3x3
+            kernels (Sobel filters, the classic edge detectors) convolved with a digit by `conv2d_loop` show what a
+            first-layer filter computes: strong responses where the stroke's edges run in the kernel's direction (red
+            where the image brightens to the right or downwards, blue where it darkens). Without padding the 16x16
+            digit gives 14x14 maps, as the formula says.
+            """
+        ),
+        code(
+            """
+            digits = load_digits_dataset()
+            images = {split: [np.asarray(image) for image in digits[split]["image"]] for split in ("train", "test")}
+            labels = {split: torch.tensor(digits[split]["label"]) for split in ("train", "test")}
+            IMAGE_SIZE = 16
+
+
+            def pixel_values_for(config):
+                \"\"\"Every split through the image processor matching `config` (grayscale, `config.image_size`).\"\"\"
+                processor = hfdl.get_architecture(config.model_type).make_image_processor(config)
+                return {split: processor(images[split], return_tensors="pt")["pixel_values"] for split in images}
+
+
+            print({split: len(images[split]) for split in images}, "digits of", images["train"][0].shape, "pixels")
+
+            digit = pixel_values_for(hfdl.create_model("lenet5-modern", image_size=IMAGE_SIZE).config)["test"][:1]
+            sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+            kernels = torch.stack([sobel, sobel.T]).unsqueeze(1)  # (2, 1, 3, 3): vertical and horizontal edges
+            edges = conv2d_loop(digit, kernels)[0]  # (2, 14, 14)
+            fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
+            for axis, picture, title in zip(
+                axes, (digit[0, 0], *edges), ("digit, 16x16", "vertical edges, 14x14", "horizontal edges, 14x14")
+            ):
+                if title.startswith("digit"):
+                    axis.imshow(picture, cmap="gray")
+                else:  # white is 0: red and blue are responses of opposite signs
+                    axis.imshow(picture, cmap="RdBu_r", vmin=-picture.abs().max(), vmax=picture.abs().max())
+                axis.set_title(title, fontsize=10)
+                axis.axis("off")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            ## 2. Pooling by hand
+
+            Pooling summarises each window of a feature map by its maximum (or mean), channel by channel, with no
+            parameters. A 2x2 window every 2 pixels halves the side: the following layers cost four times less, and
+            their kernels cover twice as much of the image (section 3). Max pooling keeps the strongest response in
+            each window, so a feature that moves by a pixel inside its window gives the same output: a little
+            translation *invariance* on top of the convolutions' equivariance. AlexNet used overlapping 3x3 windows
+            every 2 pixels; ResNet replaced most pooling by stride-2 convolutions, which learn how to downsample.
+
+            By hand, `unfold` again gathers the windows, and a max or mean over each one is the pooling.
+            """
+        ),
+        code(
+            """
+            def pool2d_by_hand(x, kernel, stride, reduce):
+                \"\"\"Gather every kernel x kernel window with unfold, then reduce it (`torch.amax` or `torch.mean`).\"\"\"
+                batch, channels, height, width = x.shape
+                windows = F.unfold(x, kernel, stride=stride).view(batch, channels, kernel * kernel, -1)
+                pooled = reduce(windows, dim=2)
+                return pooled.view(
+                    batch, channels, conv_output_size(height, kernel, stride), conv_output_size(width, kernel, stride)
+                )
+
+
+            small = torch.tensor(
+                [[1.0, 3.0, 2.0, 0.0], [4.0, 6.0, 1.0, 1.0], [0.0, 2.0, 9.0, 7.0], [3.0, 1.0, 5.0, 8.0]]
+            )
+            print("input:", small.tolist())
+            print("2x2 max pooling:", pool2d_by_hand(small.view(1, 1, 4, 4), 2, 2, torch.amax)[0, 0].tolist())
+            print("2x2 mean pooling:", pool2d_by_hand(small.view(1, 1, 4, 4), 2, 2, torch.mean)[0, 0].tolist())
+
+            x = torch.randn(2, 4, 9, 9, generator=torch.Generator().manual_seed(0))
+            for name, module, kernel, stride, reduce in [
+                ("nn.MaxPool2d(2)", nn.MaxPool2d(2), 2, 2, torch.amax),
+                ("nn.MaxPool2d(3, stride=2)", nn.MaxPool2d(3, stride=2), 3, 2, torch.amax),  # AlexNet's, overlapping
+                ("nn.AvgPool2d(2)", nn.AvgPool2d(2), 2, 2, torch.mean),
+            ]:
+                ours, reference = pool2d_by_hand(x, kernel, stride, reduce), module(x)
+                print(
+                    f"{name:<26} {tuple(x.shape)} -> {tuple(reference.shape)}, "
+                    f"max |difference| {(ours - reference).abs().max():.1e}"
+                )
+            """
+        ),
+        md(
+            """
+            ## 3. Receptive fields
+
+            The receptive field of a unit is the patch of the input it depends on. Walking the layers in order, with
+            `jump` the distance in input pixels between neighbouring units of the current layer (the product of the
+            strides so far):
+
+            `field += (kernel - 1) * jump`, then `jump *= stride`
+
+            Stride and pooling make the fields grow fast: after a stride-2 layer, every later kernel's step covers two
+            input pixels. **VGG's argument** (Simonyan & Zisserman, 2015): three stacked 3x3 convolutions see a 7x7
+            patch, like one 7x7 convolution, with 27·C² weights instead of 49·C² (C channels in and out) and three
+            nonlinearities instead of one. The field is checked by measuring it: with every weight set to 1, the
+            gradient of the centre output with respect to the input counts the paths from each input pixel to it,
+            and is non-zero exactly on the receptive field.
+            """
+        ),
+        code(
+            """
+            def receptive_fields(layers):
+                \"\"\"`(name, kernel, stride)` of each sliding layer, in order -> `(name, field, jump)` after each.\"\"\"
+                field, jump, rows = 1, 1, []
+                for name, kernel, stride in layers:
+                    field += (kernel - 1) * jump
+                    jump *= stride
+                    rows.append((name, field, jump))
+                return rows
+
+
+            def influence(stack, size=15):
+                \"\"\"With all weights 1, the gradient of the centre output pixel: paths from each input pixel to it.\"\"\"
+                for conv in stack:
+                    nn.init.ones_(conv.weight)
+                    nn.init.zeros_(conv.bias)
+                image = torch.zeros(1, 1, size, size, requires_grad=True)
+                stack(image)[0, 0, size // 2, size // 2].backward()
+                return image.grad[0, 0]
+
+
+            channels = 64
+            three_3x3 = nn.Sequential(*(nn.Conv2d(channels, channels, 3, padding=1) for _ in range(3)))
+            one_7x7 = nn.Conv2d(channels, channels, 7, padding=3)
+            maps = {
+                "three 3x3": influence(nn.Sequential(*(nn.Conv2d(1, 1, 3, padding=1) for _ in range(3)))),
+                "one 7x7": influence(nn.Sequential(nn.Conv2d(1, 1, 7, padding=3))),
+            }
+            for (name, module), layers in zip(
+                [("three 3x3", three_3x3), ("one 7x7", one_7x7)], [[("3x3", 3, 1)] * 3, [("7x7", 7, 1)]]
+            ):
+                rows, columns = maps[name].nonzero().unbind(1)
+                print(
+                    f"{name}: {sum(p.numel() for p in module.parameters()):,} parameters at {channels} channels, "
+                    f"receptive field {receptive_fields(layers)[-1][1]} computed, "
+                    f"{rows.max() - rows.min() + 1}x{columns.max() - columns.min() + 1} measured"
+                )
+
+            fig, axes = plt.subplots(1, 2, figsize=(6.5, 3))
+            for axis, (name, grad) in zip(axes, maps.items()):
+                shown = axis.imshow(grad, cmap="viridis")
+                axis.set_title(f"{name}: paths to the centre", fontsize=10)
+                axis.axis("off")
+                fig.colorbar(shown, ax=axis, fraction=0.046)
+            plt.show()
+            """
+        ),
+        md(
+            """
+            The stack's field is as wide, but not flat: the centre pixel reaches the output through 7^2 = 49 paths,
+            the corners through one. Trained networks show the same concentration: their *effective* receptive
+            field is roughly Gaussian and smaller than the theoretical one (Luo et al., 2016).
+
+            The layers of a real network can be read off the network itself: forward hooks record every convolution
+            and pooling in the order the forward pass runs them. On the `meta` device no weight is allocated, so this
+            works for the 133M-parameter VGG-11 and ResNet-18 at 224x224 as fast as for a toy. ResNet's 1x1 shortcut
+            convolutions run beside the main path and are left out: the field is that of the longest path.
+            """
+        ),
+        code(
+            """
+            SLIDING = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+
+
+            def trace(model):
+                \"\"\"Run one blank image through `model` (left in eval mode); return `(name, module, output shape)` of
+                every convolution, pooling and linear layer, in the order the forward pass calls them.\"\"\"
+                calls = []
+                hooks = [
+                    module.register_forward_hook(
+                        lambda module, args, output, name=name: calls.append((name, module, output.shape))
+                    )
+                    for name, module in model.named_modules()
+                    if isinstance(module, (*SLIDING, nn.Linear))
+                ]
+                config = model.config
+                try:
+                    with torch.no_grad():
+                        model.eval()(
+                            pixel_values=torch.zeros(
+                                1, config.num_channels, config.image_size, config.image_size, device=model.device
+                            )
+                        )
+                finally:
+                    for hook in hooks:
+                        hook.remove()
+                return calls
+
+
+            def side(value):
+                \"\"\"A square kernel's or stride's side, stored as an int (pooling) or a pair (convolution).\"\"\"
+                return value if isinstance(value, int) else value[0]
+
+
+            def part_of(name):
+                \"\"\"`stem` or `stages.N`, the part of the network a layer is in (`vgg.stages.0.pool` -> `stages.0`).\"\"\"
+                parts = name.split(".")[1:]
+                return "stem" if parts[0] == "stem" else ".".join(parts[:2])
+
+
+            def sliding_layers(model):
+                \"\"\"`(name, kernel, stride)` of the convolutions and poolings on the main path (shortcuts left out).\"\"\"
+                return [
+                    (name, side(module.kernel_size), side(module.stride))
+                    for name, module, _ in trace(model)
+                    if isinstance(module, SLIDING) and "shortcut" not in name
+                ]
+
+
+            growth = {}
+            for preset in ("vgg11", "resnet18"):
+                with torch.device("meta"):
+                    big = hfdl.create_model(preset)
+                growth[preset] = receptive_fields(sliding_layers(big))
+                print(f"{preset} ({big.num_parameters():,} parameters, 224x224 input), at the end of each part:")
+                at_end = {part_of(name): (field, jump) for name, field, jump in growth[preset]}  # the last layer wins
+                for part, (field, jump) in at_end.items():
+                    print(f"  {part:<9} receptive field {field:>3} px, one unit every {jump:>2} px")
+
+            plt.figure(figsize=(7.5, 4))
+            for preset, rows in growth.items():
+                plt.plot(range(1, len(rows) + 1), [field for _, field, _ in rows], marker=".", label=preset)
+            plt.axhline(224, color="gray", linestyle="--", linewidth=1, label="input side (224)")
+            plt.gca().xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+            plt.xlabel("convolution or pooling layer, in order")
+            plt.ylabel("receptive field (px)")
+            plt.title("Receptive field growth")
+            plt.legend()
+            plt.show()
+            """
+        ),
+        md(
+            """
+            In VGG-11 each 3x3 convolution adds two jumps to the field and each pooling doubles the jump: its last
+            units see 150 pixels. ResNet-18 starts with a 7x7 stride-2 convolution and a stride-2 pooling (the
+            stem: a unit every 4 pixels from the start), and its deeper stack of 3x3 convolutions takes the field
+            past the whole 224-pixel image. The global average pooling that follows mixes all positions anyway; the
+            field says how much context each position's features carry before it.
+
+            ## 4. LeNet-5 -> AlexNet -> VGG -> ResNet on the same digits
+
+            Four presets of the registry, each built with `hfdl.create_model(preset, **overrides)`, and trained the
+            same way: Adam at 3e-3, batches of 64, 8 epochs, from three seeds (a seed fixes both the initial
+            weights and the order of the batches, the same for every network). What each design added:
+
+            * **LeNet-5** (1998): two convolution + pooling stages, then fully connected layers.
+            * **AlexNet** (2012): deeper (five convolutions), ReLU, overlapping max pooling, dropout in wide fully
+              connected layers.
+            * **VGG** (2015): only 3x3 convolutions, stacked in stages that end in 2x2 max pooling (and, in the
+              `-bn` variants, batch normalisation after every convolution).
+            * **ResNet** (2016): residual blocks `relu(F(x) + x)`, batch norm, stride-2 convolutions and a global
+              average pooling instead of wide fully connected layers.
+
+            What was shrunk so that each trains in seconds on a CPU (inputs are 16x16, one channel, 10 classes):
+            `lenet5-modern` only gets the 16x16 input (its second pooling then leaves 1x1 maps); `alexnet-small`
+            (already AlexNet's shape for 32 px grayscale) gets half its convolution channels, 128-wide hidden layers
+            instead of 512, a 1x1 adaptive pooling (its maps are 1x1 at 16 px) and dropout 0.1 instead of 0.5 (too
+            strong for such narrow layers); `vgg11-bn` keeps VGG-11's first four stages (a fifth 2x2 pooling needs
+            32 px) at 8/16/32/32 channels instead of 64/128/256/512, with 128-wide hidden layers instead of 4,096
+            and dropout 0.1;
+            `resnet20-cifar` (the paper's 20-layer CIFAR network) runs at half width, 8/16/32 channels.
+            """
+        ),
+        code(
+            """
+            PRESETS = {
+                "lenet5-modern": {"image_size": IMAGE_SIZE},
+                "alexnet-small": {
+                    "image_size": IMAGE_SIZE,
+                    "conv_channels": [16, 32, 64, 64, 32],
+                    "adaptive_pool_size": 1,
+                    "hidden_sizes": [128, 128],
+                    "dropout": 0.1,
+                },
+                "vgg11-bn": {
+                    "image_size": IMAGE_SIZE,
+                    "num_channels": 1,
+                    "num_labels": 10,
+                    "stage_channels": [8, 16, 32, 32],
+                    "stage_depths": [1, 1, 2, 2],
+                    "pooled_size": 1,
+                    "hidden_sizes": [128, 128],
+                    "dropout": 0.1,
+                },
+                "resnet20-cifar": {
+                    "image_size": IMAGE_SIZE,
+                    "num_channels": 1,
+                    "stem_channels": 8,
+                    "stage_channels": [8, 16, 32],
+                },
+            }
+
+
+            def train(model, pixel_values, targets, num_epochs=8, batch_size=64, seed=0):
+                \"\"\"Adam on mini-batches of the cross-entropy the model computes from `labels`, shuffled by `seed`.\"\"\"
+                optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+                generator = torch.Generator().manual_seed(seed)
+                model.train()
+                for _ in range(num_epochs):
+                    order = torch.randperm(len(targets), generator=generator)
+                    for start in range(0, len(targets), batch_size):
+                        batch = order[start : start + batch_size]
+                        loss = model(pixel_values=pixel_values[batch], labels=targets[batch]).loss
+                        optimizer.zero_grad()
+                        loss.backward()
+                        optimizer.step()
+                return model.eval()
+
+
+            @torch.no_grad()
+            def accuracy(model, pixel_values, targets):
+                return (model(pixel_values=pixel_values).logits.argmax(-1) == targets).float().mean().item()
+
+
+            def multiply_adds(model):
+                \"\"\"Multiply-adds of one image through the convolutions and linear layers (the bulk of the compute).\"\"\"
+                total = 0
+                for _, module, shape in trace(model):
+                    if isinstance(module, nn.Conv2d):
+                        total += shape.numel() * module.in_channels // module.groups * side(module.kernel_size) ** 2
+                    elif isinstance(module, nn.Linear):
+                        total += shape.numel() * module.in_features
+                return total
+
+
+            SEEDS = (0, 1, 2)
+            models, pixels, results = {}, {}, {}
+            for preset, overrides in PRESETS.items():
+                accuracies = []
+                for seed in SEEDS:
+                    torch.manual_seed(seed)  # the initial weights; `train` draws the batches from the same seed
+                    model = hfdl.create_model(preset, **overrides)
+                    if preset not in pixels:
+                        pixels[preset] = pixel_values_for(model.config)
+                    train(model, pixels[preset]["train"], labels["train"], seed=seed)
+                    accuracies.append(accuracy(model, pixels[preset]["test"], labels["test"]))
+                    models.setdefault(preset, model)  # the seed-0 network, for section 5
+                model = models[preset]
+                conv_parameters = sum(
+                    sum(p.numel() for p in m.parameters()) for m in model.modules() if isinstance(m, nn.Conv2d)
+                )
+                results[preset] = {
+                    "conv layers": sum(
+                        isinstance(m, nn.Conv2d) and "shortcut" not in n for n, m in model.named_modules()
+                    ),
+                    "parameters": model.num_parameters(),
+                    "in convolutions": conv_parameters / model.num_parameters(),
+                    "multiply-adds": multiply_adds(model),
+                    "receptive field": receptive_fields(sliding_layers(model))[-1][1],
+                    "accuracies": np.array(accuracies),
+                }
+            same = all(torch.equal(pixels[preset]["test"], pixels["lenet5-modern"]["test"]) for preset in PRESETS)
+            print("every model sees the same pixel values:", same)
+
+            header = f"{'preset':<15}{'convs':>6}{'parameters':>12}{'in convs':>10}{'mult-adds':>11}{'field':>8}"
+            print(f"{header}  test accuracy")
+            for preset, row in results.items():
+                accuracies = row["accuracies"]
+                print(
+                    f"{preset:<15}{row['conv layers']:>6}{row['parameters']:>12,}{row['in convolutions']:>10.0%}"
+                    f"{row['multiply-adds']:>11,}{row['receptive field']:>5} px  {accuracies.mean():.3f} "
+                    f"[{accuracies.min():.3f}, {accuracies.max():.3f}]"
+                )
+            """
+        ),
+        md(
+            """
+            Columns: convolution layers on the main path, parameters and the share of them in convolutions,
+            multiply-adds for one image, receptive field of the last convolution or pooling layer, and test accuracy:
+            the mean over the three seeds [lowest, highest]. The plots show the same accuracies (error bars: lowest
+            to highest) against parameters and against compute, both on log scales.
+            """
+        ),
+        code(
+            """
+            fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+            for axis, key in zip(axes, ("parameters", "multiply-adds")):
+                for preset, row in results.items():
+                    accuracies = row["accuracies"]
+                    mean = accuracies.mean()
+                    spread = [[mean - accuracies.min()], [accuracies.max() - mean]]
+                    axis.errorbar(row[key], mean, yerr=spread, fmt="o", markersize=8, capsize=4, label=preset)
+                axis.set_xscale("log")
+                axis.set_xlabel(f"{key} per image (log scale)" if key == "multiply-adds" else f"{key} (log scale)")
+                axis.grid(alpha=0.3)
+            axes[0].set_ylabel(f"test accuracy (mean of {len(SEEDS)} seeds)")
+            axes[0].set_title("Accuracy against parameters")
+            axes[1].set_title("Accuracy against compute")
+            axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+            plt.show()
+            """
+        ),
+        md(
+            """
+            All four networks land within a few points of each other, and the spread between seeds (the brackets)
+            is of the same order as the gaps between networks: one test image is 0.28 points of accuracy, and 1,437
+            training images of 8x8 digits are too few and too easy to rank designs that were built for ImageNet's
+            1.2 million 224x224 photographs. What the table does show is how each design spends its budget:
+
+            * **Parameters are not compute.** A fully connected weight is used once per image, a convolution weight
+              at every position of its feature map. ResNet-20 has fewer parameters than AlexNet but does the most
+              multiply-adds: its small stem keeps the full 16x16 resolution through the whole first stage.
+            * **Where the parameters live.** LeNet-5 keeps most of its parameters in its fully connected layers.
+              The shrunken AlexNet and VGG have 128-wide hidden layers instead of 4,096, which hides how much of the
+              real networks sits there; ResNet has a single linear layer after a global average pooling, so nearly
+              all its parameters are convolutions.
+            * **Receptive field.** LeNet-5's last units see exactly the 16x16 input; the units of the deeper
+              networks see past its borders, so every position of their last maps can gather evidence from the whole
+              digit.
+
+            The presets at their ImageNet size (built on the `meta` device, so nothing is allocated) show the real
+            proportions:
+            """
+        ),
+        code(
+            """
+            print(f"{'224x224, 1000 classes':<22}{'parameters':>13}{'in linear layers':>18}{'mult-adds':>16}")
+            for preset in ("alexnet-imagenet", "vgg16", "resnet50"):
+                with torch.device("meta"):
+                    big = hfdl.create_model(preset)
+                linear = sum(sum(p.numel() for p in m.parameters()) for m in big.modules() if isinstance(m, nn.Linear))
+                print(
+                    f"{preset:<22}{big.num_parameters():>13,}{linear / big.num_parameters():>18.0%}"
+                    f"{multiply_adds(big):>16,}"
+                )
+            """
+        ),
+        md(
+            """
+            AlexNet and VGG-16 keep most of their parameters in three fully connected layers; ResNet-50, with 50
+            layers, has a fraction of VGG-16's parameters and of its compute. Dropping the wide fully connected
+            layers (an idea of Network in Network and GoogLeNet before ResNet) is what made deep networks cheap to
+            store; batch normalisation and the residual connections are what made them trainable.
+
+            ## 5. Filters and feature maps of the trained networks
+
+            The first layer's kernels are applied directly to pixels, so they can be shown as images. LeNet-5's six
+            5x5 kernels are the largest here. Some look like oriented light-to-dark transitions, edge detectors like
+            the Sobel kernels of section 1, and their feature maps (below each) light up along one side of the
+            strokes. Trained for seconds on upsampled 8x8 digits they stay noisy; on ImageNet, AlexNet's first layer
+            learned clean oriented edges and colour blobs (Krizhevsky et al., 2012, figure 3).
+            """
+        ),
+        code(
+            """
+            lenet = models["lenet5-modern"]
+            digit = pixels["lenet5-modern"]["test"][:1]
+            with torch.no_grad():
+                lenet_outputs = lenet(pixel_values=digit, output_hidden_states=True)
+            filters = lenet.lenet5.stage1.conv.weight.detach()[:, 0]  # (6, 5, 5)
+            c1_maps = lenet_outputs.hidden_states[0][0]  # (6, 12, 12)
+            print("C1 filters", tuple(filters.shape), "-> feature maps", tuple(c1_maps.shape))
+
+            fig, axes = plt.subplots(2, 7, figsize=(11, 3.4))
+            axes[0, 0].imshow(digit[0, 0], cmap="gray")
+            axes[0, 0].set_title(f"digit {labels['test'][0].item()}", fontsize=9)
+            for index, (kernel, feature_map) in enumerate(zip(filters, c1_maps), start=1):
+                limit = kernel.abs().max()
+                axes[0, index].imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+                axes[0, index].set_title(f"filter {index}", fontsize=9)
+                axes[1, index].imshow(feature_map, cmap="magma")
+                axes[1, index].set_title(f"map {index}", fontsize=9)
+            for axis in axes.flat:
+                axis.axis("off")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            Deeper layers are easier to read through their feature maps. ResNet-20 returns the output of its stem and
+            of each stage (`output_hidden_states=True`): the side halves from stage to stage while the channels
+            double, so each position summarises a wider patch (section 3) in more features, and more abstract ones:
+            the 4x4 maps of the last stage no longer look like the digit at all. Below, the first six channels of
+            each. The bright frames of the early maps come from the zero padding: after normalisation the digit's
+            background is -1, so the border is an edge the network sees.
+            """
+        ),
+        code(
+            """
+            resnet = models["resnet20-cifar"]
+            with torch.no_grad():
+                hidden_states = resnet(pixel_values=digit, output_hidden_states=True).hidden_states
+            names = resnet.config.stage_names
+            for name, state in zip(names, hidden_states):
+                print(f"{name:>7}: {tuple(state.shape[1:])}")
+
+            fig, axes = plt.subplots(len(names), 6, figsize=(7.5, 5.2))
+            for row, (name, state) in enumerate(zip(names, hidden_states)):
+                for column in range(6):
+                    axes[row, column].imshow(state[0, column], cmap="magma")
+                    axes[row, column].set_xticks([])
+                    axes[row, column].set_yticks([])
+                axes[row, 0].set_ylabel(f"{name}\\n{state.shape[-1]}x{state.shape[-1]}", fontsize=9)
+            plt.show()
+            """
+        ),
+        md(
+            """
+            ## Next
+
+            * `recipes/train_image_classifier.py` trains any of these presets with Accelerate on the digits, MNIST or
+              a Hub data set (`--model resnet20-cifar --config_overrides '{"num_channels": 1}'` takes the same
+              overrides as `create_model`) and writes a Hub-ready checkpoint.
+            * At full width and 224x224, `hfdl.create_model("vgg16-bn")` and `hfdl.create_model("resnet50")` have
+              the layouts (and parameter counts) of torchvision's ImageNet models.
+            """
+        ),
+    ]
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
 #: File name -> builder; tests/test_notebooks.py compares every file with its builder's output.
-NOTEBOOKS = {"01_foundations_mlp_lenet5.ipynb": foundations_mlp_lenet5}
+NOTEBOOKS = {"01_foundations_mlp_lenet5.ipynb": foundations_mlp_lenet5, "05_cnns.ipynb": cnns}
 
 
 def build(builder: Callable[[], nbformat.NotebookNode]) -> nbformat.NotebookNode:

@@ -47,6 +47,7 @@ ARCHITECTURE = ArchitectureSpec(
     },
     image_processor_class=AlexNetImageProcessor,
     spaces=("cnn-explorer",),
+    notebooks=("05_cnns",),
 )
 
 __all__ = [

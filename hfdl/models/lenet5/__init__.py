@@ -20,7 +20,7 @@ ARCHITECTURE = ArchitectureSpec(
     test_config={"image_size": 16, "conv_channels": [2, 4], "hidden_sizes": [8, 6], "num_labels": 3},
     image_processor_class=LeNet5ImageProcessor,
     spaces=("digit-recognizer", "cnn-explorer"),
-    notebooks=("01_foundations_mlp_lenet5",),
+    notebooks=("01_foundations_mlp_lenet5", "05_cnns"),
 )
 
 __all__ = [

@@ -61,6 +61,7 @@ ARCHITECTURE = ArchitectureSpec(
     },
     image_processor_class=ResNetImageProcessor,
     spaces=("cnn-explorer",),
+    notebooks=("05_cnns",),
 )
 
 __all__ = [

@@ -36,6 +36,7 @@ ARCHITECTURE = ArchitectureSpec(
     },
     image_processor_class=VGGImageProcessor,
     spaces=("cnn-explorer",),
+    notebooks=("05_cnns",),
 )
 
 __all__ = [
