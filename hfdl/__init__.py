@@ -32,6 +32,10 @@ def __getattr__(name: str) -> Any:
     classes = _public_classes()
     if name in classes:
         return classes[name]
+    if name == "register_timm_models":  # timm is a training extra: imported only when asked for
+        from .integrations.timm import register_timm_models
+
+        return register_timm_models
     raise AttributeError(f"module 'hfdl' has no attribute {name!r}")
 
 
