@@ -7,7 +7,8 @@ Whatever the source — scikit-learn's 8x8 digits (the offline default), MNIST I
 
 :func:`preprocess_for_model` runs the model's image processor once over every image and stores float tensors, so a
 training loop reads ready batches instead of decoding and resizing PIL images at every step (on two CPU cores the
-PIL path costs more than the LeNet-5 forward and backward passes).
+PIL path costs more than the LeNet-5 forward and backward passes). :class:`TensorDictDataset` serves those tensors
+from memory, through seeded per-sample augmentation when given one (:mod:`hfdl.augment`).
 
 ``datasets`` and ``scikit-learn`` are training extras: they are imported inside the functions, so ``import hfdl``
 works with the core dependencies only.
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from .augment import SAMPLE_STREAM, derive_seed, isolated_rng
 
 if TYPE_CHECKING:  # imported for type hints only; the real imports happen inside the functions
     from datasets import Dataset, DatasetDict
@@ -423,24 +426,54 @@ class TensorDictDataset(torch.utils.data.Dataset):
     A ``DataLoader`` over a torch-formatted ``datasets.Dataset`` converts every row from Arrow on the fly; over 8,000
     MNIST rows that costs about 2.5 s an epoch on two CPU cores, more than training LeNet-5 on them. The
     preprocessed splits are small enough to hold in memory, and indexing tensors costs microseconds.
+
+    ``transforms`` maps column names to per-sample transforms (data augmentation, see
+    :func:`hfdl.augment.build_train_transform`). A row's transforms run under torch's CPU generator seeded from
+    ``(seed, epoch, index)`` and isolated from the global random state (:func:`hfdl.augment.isolated_rng`): row
+    ``index`` is augmented the same way in an epoch whatever the shuffle, the process that reads it, the number of
+    DataLoader workers or a resume from a checkpoint, and the draws shift neither dropout nor the shuffle. Call
+    :meth:`set_epoch` before each epoch (before the DataLoader's iterator is created, so that workers copy it) to
+    draw new augmentations. Without transforms, rows are returned as stored.
     """
 
-    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        tensors: dict[str, torch.Tensor],
+        transforms: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+        seed: int = 0,
+    ) -> None:
         lengths = {name: len(tensor) for name, tensor in tensors.items()}
         if not tensors or len(set(lengths.values())) != 1:
             raise ValueError(f"TensorDictDataset needs at least one tensor and equal lengths, got {lengths}.")
+        unknown = sorted(set(transforms or {}) - set(tensors))
+        if unknown:
+            raise ValueError(f"`transforms` names columns {unknown} that are not among {sorted(tensors)}.")
         self.tensors = tensors
+        self.transforms = dict(transforms) if transforms else None
+        self.seed = seed
+        self.epoch = 0
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset) -> TensorDictDataset:
-        """Read every column of a preprocessed split (see :func:`preprocess_for_model`) into tensors, at once."""
-        return cls(dict(dataset.with_format("torch")[:]))
+    def from_dataset(cls, dataset: Dataset, **kwargs: Any) -> TensorDictDataset:
+        """Read every column of a preprocessed split (see :func:`preprocess_for_model`) into tensors, at once;
+        ``kwargs`` (``transforms``, ``seed``) go to the constructor."""
+        return cls(dict(dataset.with_format("torch")[:]), **kwargs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the transforms draw the augmentations of ``epoch`` (a no-op without transforms)."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(next(iter(self.tensors.values())))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {name: tensor[index] for name, tensor in self.tensors.items()}
+        row = {name: tensor[index] for name, tensor in self.tensors.items()}
+        if self.transforms is None:
+            return row
+        with isolated_rng(derive_seed(self.seed, SAMPLE_STREAM, self.epoch, int(index))):
+            for name, transform in self.transforms.items():
+                row[name] = transform(row[name])
+        return row
 
 
 __all__ = [

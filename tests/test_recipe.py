@@ -177,6 +177,33 @@ def test_resume_from_a_step_checkpoint_continues_the_same_run_bit_for_bit(tmp_pa
     assert without_timings(again) == without_timings(full) and again["train_epoch_seconds"] == []
 
 
+def test_resume_with_augmentation_and_mixup_continues_the_same_run_bit_for_bit(tmp_path):
+    """Per-sample draws are seeded by (seed, epoch, row) and mixes by (seed, step, process), away from the global
+    generator: a run resumed mid-epoch sees the same augmented images, mixes and dropout masks as the full run."""
+    augment = ["--rotation", "15", "--translate", "0.1", "--color_jitter", "0.3", "--gaussian_noise", "0.05"]
+    augment += ["--auto_augment", "trivialaugment", "--mixup", "0.2", "--cutmix", "1.0"]
+    common = SMALL_RUN + ["--config_overrides", '{"dropout": 0.2}', "--num_epochs", "2", "--report_to", "none"]
+    common += ["--logging_steps", "3", "--checkpointing_steps", "5", "--checkpoints_total_limit", "10"]
+    full_dir, resumed_dir, plain_dir = tmp_path / "full", tmp_path / "resumed", tmp_path / "plain"
+    full = recipe.main(common + augment + ["--output_dir", str(full_dir)])
+    assert checkpoint_steps(full_dir) == {f"checkpoint_{i}": 5 * (i + 1) for i in range(4)}
+
+    checkpoint = full_dir / "checkpoints" / "checkpoint_2"  # step 15: in the middle of the second epoch
+    resumed = recipe.main(
+        common + augment + ["--output_dir", str(resumed_dir), "--resume_from_checkpoint", str(checkpoint)]
+    )
+    assert (resumed_dir / "train_log.jsonl").read_text() == (full_dir / "train_log.jsonl").read_text()
+    assert without_timings(resumed) == without_timings(full)
+    assert (find_last_checkpoint(resumed_dir) / "model.safetensors").read_bytes() == (
+        find_last_checkpoint(full_dir) / "model.safetensors"
+    ).read_bytes()
+
+    # The flags did change training: without them the same seed logs other losses.
+    plain = recipe.main(common + ["--output_dir", str(plain_dir)])
+    assert read_log(plain_dir)[0][0]["loss"] != read_log(full_dir)[0][0]["loss"]
+    assert plain["train_loss"] < full["train_loss"]  # soft, augmented targets are harder to fit
+
+
 def test_a_new_run_refuses_an_earlier_runs_checkpoints_before_any_work_unless_told_to_overwrite(tmp_path, monkeypatch):
     checkpointed = TINY_RUN + ["--output_dir", str(tmp_path), "--checkpointing_steps", "1"]
     recipe.main(checkpointed + ["--max_steps", "2"])
@@ -322,6 +349,33 @@ def test_a_run_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
     assert without_timings(resumed) == without_timings(reference)
     # It did resume: it trained only the epochs the checkpoint had not finished (10 steps each).
     assert len(resumed["train_epoch_seconds"]) == 3 - last["completed_steps"] // 10
+
+
+def test_a_run_with_augmentation_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
+    """The same with every kind of draw on: per-sample transforms (in the launcher's instrumented dataset, which keeps
+    them) and mixes; the resumed process re-derives them from the seed, the epoch, the row and the step."""
+    recipe_args = SMALL_RUN + ["--config_overrides", '{"dropout": 0.2}', "--num_epochs", "2", "--report_to", "none"]
+    recipe_args += ["--checkpointing_steps", "5", "--logging_steps", "3", "--rotation", "15", "--translate", "0.1"]
+    recipe_args += ["--auto_augment", "trivialaugment", "--gaussian_noise", "0.05", "--mixup", "0.2", "--cutmix", "1"]
+    reference_dir, killed_dir, console = tmp_path / "reference", tmp_path / "killed", tmp_path / "victim.txt"
+    victim = launch(killed_dir, *recipe_args, console=console, fetch_delay=0.002)
+    reference = on_one_thread(recipe_args + ["--output_dir", str(reference_dir)])
+
+    deadline = time.monotonic() + 240
+    while find_last_checkpoint(killed_dir) is None:
+        assert victim.poll() is None, console.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint in 240 s"
+        time.sleep(0.01)
+    os.kill(victim.pid, signal.SIGKILL)
+    assert victim.wait(timeout=60) == -signal.SIGKILL
+    assert not (killed_dir / "all_results.json").exists(), "the run finished before it was killed"
+    last = json.loads((find_last_checkpoint(killed_dir) / "trainer_state.json").read_text())
+    assert 5 <= last["completed_steps"] < 20
+
+    resumed = on_one_thread(recipe_args + ["--output_dir", str(killed_dir), "--resume_from_checkpoint", "latest"])
+    for relative in ("checkpoints/checkpoint_3/model.safetensors", "best/model.safetensors", "train_log.jsonl"):
+        assert (killed_dir / relative).read_bytes() == (reference_dir / relative).read_bytes(), relative
+    assert without_timings(resumed) == without_timings(reference)
 
 
 def free_port() -> int:

@@ -173,13 +173,25 @@ def classification_loss(config: Any, logits: torch.Tensor, labels: torch.Tensor)
     Cross-entropy over softmax for single-label targets; sigmoid + binary cross-entropy for multi-label targets and
     for a one-logit binary head (``num_labels=1``, which transformers' own heads would read as regression). The
     choice is stored in ``config.problem_type`` on first use, with transformers' values only, so a saved model keeps it.
+
+    Single-label targets are class indices (integers, ``(batch_size,)``) or class probabilities (floats,
+    ``(batch_size, num_labels)``, rows summing to 1), as mixup, cutmix and label smoothing make them; the loss is
+    then the soft-target cross-entropy ``-sum(p * log_softmax(logits))``, equal to the usual one for one-hot rows.
+    Float targets read as multi-label when ``problem_type`` is unset (as in transformers), so training on soft
+    targets needs ``config.problem_type = "single_label_classification"`` first.
     """
     if config.problem_type is None:
         binary_or_multi = config.num_labels == 1 or labels.is_floating_point()
         config.problem_type = "multi_label_classification" if binary_or_multi else "single_label_classification"
     if config.problem_type == "single_label_classification":
         if labels.is_floating_point():
-            raise ValueError(f"Single-label classification needs integer class labels, got dtype {labels.dtype}.")
+            if labels.shape != logits.shape:
+                raise ValueError(
+                    "Single-label classification takes class indices (integers, shape (batch_size,)) or class "
+                    f"probabilities (floats, shape {tuple(logits.shape)}); got {labels.dtype} labels of shape "
+                    f"{tuple(labels.shape)}."
+                )
+            return nn.functional.cross_entropy(logits, labels.to(logits.dtype))
         return nn.functional.cross_entropy(logits.view(-1, config.num_labels), labels.view(-1))
     if config.problem_type == "multi_label_classification":
         return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype).view_as(logits))
