@@ -1,4 +1,5 @@
-"""What hfdl backbones share: which stages a backbone returns (``out_indices`` / ``out_features``).
+"""What hfdl backbones share: which stages a backbone returns (``out_indices`` / ``out_features``), and what it
+says about their maps (``channels``, ``strides``).
 
 transformers' ``AutoBackbone`` convention: a backbone config names its stages (``stage_names``, e.g. ``stem``,
 ``stage1``, ...) and selects the ones the backbone returns by index or by name, ``AutoBackbone.from_pretrained(
@@ -75,3 +76,27 @@ class StageSelectionMixin:
         output.pop("_out_indices", None)
         output["out_indices"] = self.out_indices
         return output
+
+
+class StageFeaturesMixin:
+    """Model mixin of a backbone: what transformers' backbone users read about the returned maps.
+
+    The config describes every stage (``hidden_channels``: channels of each stage's output; ``reductions``: how much
+    smaller than the input it is); these properties pick the selected ones.
+    """
+
+    config: Any
+
+    @property
+    def out_features(self) -> list[str]:
+        return self.config.out_features
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels of each returned feature map."""
+        return [self.config.hidden_channels[index] for index in self.config.out_indices]
+
+    @property
+    def strides(self) -> list[int]:
+        """How much smaller than the input each returned feature map is."""
+        return [self.config.reductions[index] for index in self.config.out_indices]

@@ -32,6 +32,7 @@ from transformers.modeling_outputs import (
 )
 
 from .configuration_resnet import ResNetConfig
+from .hfdl_backbone import StageFeaturesMixin
 from .hfdl_utils import check_image_tensor, classification_loss, init
 
 
@@ -274,7 +275,7 @@ class ResNetForImageClassification(ResNetPreTrainedModel):
         return ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
-class ResNetBackbone(ResNetPreTrainedModel):
+class ResNetBackbone(StageFeaturesMixin, ResNetPreTrainedModel):
     """ResNet as a feature extractor for detection and segmentation heads (transformers' ``AutoBackbone``).
 
     ``feature_maps`` holds the maps of the stages ``config.out_indices`` selects (``AutoBackbone.from_pretrained(
@@ -286,20 +287,6 @@ class ResNetBackbone(ResNetPreTrainedModel):
         super().__init__(config)
         self.resnet = ResNetModel(config)
         self.post_init()
-
-    @property
-    def out_features(self) -> list[str]:
-        return self.config.out_features
-
-    @property
-    def channels(self) -> list[int]:
-        """Channels of each returned feature map."""
-        return [self.config.hidden_channels[index] for index in self.config.out_indices]
-
-    @property
-    def strides(self) -> list[int]:
-        """How much smaller than the input each returned feature map is."""
-        return [self.config.reductions[index] for index in self.config.out_indices]
 
     def forward(
         self,

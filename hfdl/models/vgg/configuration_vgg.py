@@ -94,6 +94,11 @@ class VGGConfig(StageSelectionMixin, PretrainedConfig):
         return [f"stage{index + 1}" for index in range(len(self.stage_channels))]
 
     @property
+    def hidden_channels(self) -> list[int]:
+        """Channels of each stage's output (what a backbone returns per stage)."""
+        return list(self.stage_channels)
+
+    @property
     def reductions(self) -> list[int]:
         """How much smaller than the input each stage's output is (2, 4, 8, 16, 32)."""
         return [2 ** (index + 1) for index in range(len(self.stage_channels))]

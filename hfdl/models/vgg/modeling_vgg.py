@@ -28,6 +28,7 @@ from transformers.modeling_outputs import (
 )
 
 from .configuration_vgg import VGGConfig
+from .hfdl_backbone import StageFeaturesMixin
 from .hfdl_utils import check_image_tensor, classification_loss, init
 
 
@@ -184,7 +185,7 @@ class VGGStages(nn.Module):
         )
 
 
-class VGGBackbone(VGGPreTrainedModel):
+class VGGBackbone(StageFeaturesMixin, VGGPreTrainedModel):
     """VGG as a feature extractor for detection and segmentation heads (transformers' ``AutoBackbone``).
 
     ``feature_maps`` holds the pooled outputs of the stages ``config.out_indices`` selects; ``channels`` and
@@ -196,20 +197,6 @@ class VGGBackbone(VGGPreTrainedModel):
         super().__init__(config)
         self.vgg = VGGStages(config)
         self.post_init()
-
-    @property
-    def out_features(self) -> list[str]:
-        return self.config.out_features
-
-    @property
-    def channels(self) -> list[int]:
-        """Channels of each returned feature map."""
-        return [self.config.stage_channels[index] for index in self.config.out_indices]
-
-    @property
-    def strides(self) -> list[int]:
-        """How much smaller than the input each returned feature map is."""
-        return [self.config.reductions[index] for index in self.config.out_indices]
 
     def forward(
         self,
