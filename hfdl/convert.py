@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from .registry import REGISTRY, resolve_preset
+from .registry import resolve_preset
 
 SOURCES = ("torchvision", "timm")
 #: File suffixes read with safetensors; anything else goes through ``torch.load(weights_only=True)``.
@@ -199,14 +199,15 @@ def _reshape_for(source: str, architecture: str, hfdl_key: str, tensor: torch.Te
 
 # --------------------------------------------------------------------------------------------- conversion
 def _infer_overrides(model: SourceModel, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """``num_labels`` from the classifier and ``num_channels`` from the first convolution of the checkpoint."""
-    architecture = REGISTRY[resolve_preset(model.preset)[0].name].name
-    classifier = {"alexnet": "classifier.6", "vgg": "classifier.6" if model.source == "torchvision" else "head.fc"}
-    classifier_key = f"{classifier.get(architecture, 'fc')}.weight"
-    first_conv = {"resnet": "conv1.0.weight" if "resnet50d" in model.name else "conv1.weight"}
-    first_key = first_conv.get(architecture, "features.0.weight")
+    """``num_labels`` from the classifier and ``num_channels`` from the first convolution of the checkpoint.
+
+    Both modules are the first and last rows of the family's module table, which does not depend on either value.
+    """
+    spec, preset = resolve_preset(model.preset)
+    table = list(MODULE_TABLES[spec.name](spec.make_config(preset), model.source))
     overrides = {}
-    for key, field, axis in ((classifier_key, "num_labels", 0), (first_key, "num_channels", 1)):
+    for (source_module, _), field, axis in ((table[-1], "num_labels", 0), (table[0], "num_channels", 1)):
+        key = f"{source_module}.weight"
         if key not in state_dict:
             raise ValueError(
                 f"The checkpoint has no {key!r}, so it is not a {model.source} {model.name}; its first keys are: "
