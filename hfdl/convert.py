@@ -304,12 +304,10 @@ def convert_checkpoint(
         raise FileExistsError(f"{str(output_dir)!r} exists and is not empty; pass overwrite=True (--overwrite).")
     model_info = find_source_model(source, name)
     state_dict = load_checkpoint(checkpoint)
-    overrides: dict[str, Any] = {}
-    num_labels = _infer_overrides(model_info, state_dict)["num_labels"]
-    if num_labels == 1000 and (labels := imagenet_labels(source, model_info.name)) is not None:
-        overrides["id2label"] = labels
-        overrides["label2id"] = {label: index for index, label in labels.items()}
-    model = convert_state_dict(source, model_info.name, state_dict, **overrides)
+    model = convert_state_dict(source, model_info.name, state_dict)
+    if model.config.num_labels == 1000 and (labels := imagenet_labels(source, model_info.name)) is not None:
+        model.config.id2label = labels
+        model.config.label2id = {label: index for index, label in labels.items()}
     spec, _ = resolve_preset(model_info.preset)
     processor = spec.make_image_processor(model.config)
     card = {"tags": ["image-classification", "hfdl", f"converted-from-{source}"]}
