@@ -24,14 +24,11 @@ cached, so ``import app`` stays cheap. Run locally::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
-import io
 import json
 import math
 import os
 import re
-import tempfile
 import threading
 from collections import OrderedDict
 from fractions import Fraction
@@ -499,34 +496,11 @@ def enlarge(image: Image.Image, minimum: int = INPUT_DISPLAY) -> tuple[Image.Ima
 
 
 def save_png(picture: Image.Image, cache_dir: str | Path, name: str) -> str:
-    """Write ``picture`` as ``<cache_dir>/<content hash>/<name>.png`` and return the path, for Gradio to serve.
+    """``picture`` as ``<cache_dir>/<content hash>/<name>.png``, written so concurrent readers never see part of it
+    (lossless PNG rather than Gradio's WebP, which would blur the pixel grid that is the point here)."""
+    from hfdl.spaces import save_png as save
 
-    Why not return the PIL image: Gradio 6.31 encodes it as lossy WebP (blurring the pixel grid that is the point
-    here) and writes it *in place* to a path named by its content, so two identical answers in flight together race,
-    and a download can see a half-rewritten file (gradio issue #8878). Here the bytes go to a unique temporary file
-    renamed over the final name, so a reader opens a complete file; an existing one is only touched, so that
-    ``delete_cache`` (which ages by ctime) keeps it while it is handed out again. PNG ``compress_level=1`` is fast.
-    """
-    buffer = io.BytesIO()
-    picture.save(buffer, format="png", compress_level=1)
-    data = buffer.getvalue()
-    directory = Path(cache_dir) / hashlib.sha256(data).hexdigest()
-    path = directory / f"{name}.png"
-    try:
-        os.utime(path)
-        return str(path)
-    except FileNotFoundError:
-        pass
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{name}.", suffix=".png", delete=False) as staging:
-        try:
-            staging.write(data)
-            staging.close()
-            os.replace(staging.name, path)
-        except BaseException:  # a full disk: leave no half-written staging file behind
-            Path(staging.name).unlink(missing_ok=True)
-            raise
-    return str(path)
+    return save(picture, cache_dir, name)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
-import io
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -407,38 +404,10 @@ def classify(image: Any) -> tuple[dict[str, float], Image.Image, Image.Image]:
 
 
 def save_picture(picture: Image.Image, cache_dir: str | Path) -> str:
-    """Write ``picture`` as PNG into Gradio's cache, named by its content, and return the path Gradio serves.
+    """The feature-map picture as a PNG in Gradio's cache, written so concurrent readers never see part of it."""
+    from hfdl.spaces import save_png
 
-    Why not return the PIL image: Gradio 6.31 then encodes it as WebP (7-17 ms here for the 478x296 picture; lossy,
-    which blurs the pixel grid) and writes it *in place* to ``<cache>/<content hash>/image.webp``
-    (``processing_utils.save_pil_to_cache``). Identical inputs give identical pictures, hence the same path, and
-    while one request rewrote the file (truncating it first) another was sending it: the client got fewer bytes
-    than the declared Content-Length ("peer closed connection without sending complete message body", gradio
-    issue #8878). Here the bytes go to a unique temporary file that is renamed over the final name: a reader opens
-    either the old or the new inode, both complete and identical. An existing picture is only touched, so that
-    ``delete_cache`` (which ages files by ctime) does not remove it while it is handed out again. PNG at
-    ``compress_level=1`` takes 2-3 ms and is lossless.
-    """
-    buffer = io.BytesIO()
-    picture.save(buffer, format="png", compress_level=1)
-    data = buffer.getvalue()
-    directory = Path(cache_dir) / hashlib.sha256(data).hexdigest()
-    path = directory / "feature_maps.png"
-    try:
-        os.utime(path)
-        return str(path)
-    except FileNotFoundError:  # first time this picture is made (or it was deleted from the cache since)
-        pass
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=directory, prefix=".feature_maps.", suffix=".png", delete=False) as staging:
-        try:
-            staging.write(data)
-            staging.close()
-            os.replace(staging.name, path)
-        except BaseException:  # a full disk: leave no half-written staging file behind
-            Path(staging.name).unlink(missing_ok=True)
-            raise
-    return str(path)
+    return save_png(picture, cache_dir, "feature_maps")
 
 
 def predict(image: Any) -> tuple[dict[str, float], str]:
