@@ -38,6 +38,14 @@ def auto_from_pretrained(auto_class, source, **kwargs):
     return auto_class.from_pretrained(source, **kwargs)
 
 
+def flat(value) -> torch.Tensor:
+    """A main output as one tensor: a backbone's tuple of feature maps becomes (batch, n), flattened and concatenated;
+    a tensor is returned as it is."""
+    if isinstance(value, (tuple, list)):
+        return torch.cat([item.flatten(1) for item in value], dim=1)
+    return value
+
+
 #: Every (architecture, head) pair of the registry: a new architecture is tested the day it is registered.
 ARCH_TASKS = [
     pytest.param(spec, task, id=f"{spec.name}-{task.task}") for spec in REGISTRY.values() for task in spec.tasks

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ARCH_TASKS, ARCHITECTURES, AUTO_ARCH_TASKS, auto_from_pretrained, build_model, example_inputs
+from conftest import ARCH_TASKS, ARCHITECTURES, AUTO_ARCH_TASKS, auto_from_pretrained, build_model, example_inputs, flat
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
@@ -32,13 +32,6 @@ PROBE = Path(__file__).with_name("remote_code_probe.py")
 
 HEADS_WITH_LOSS = [p for p in ARCH_TASKS if p.values[1].labels is not None]
 IMAGE_PROCESSOR_TASKS = [p for p in AUTO_ARCH_TASKS if p.values[1].processor == "image"]
-
-
-def flat(value) -> torch.Tensor:
-    """A main output as one (batch, n) tensor: a backbone's tuple of feature maps is flattened and concatenated."""
-    if isinstance(value, (tuple, list)):
-        return torch.cat([item.flatten(1) for item in value], dim=1)
-    return value
 
 
 def main_output(outputs, task) -> torch.Tensor:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT, build_model
+from conftest import REPO_ROOT, build_model, flat
 
 from hfdl.export import export_config_for
 from hfdl.registry import REGISTRY
@@ -57,9 +57,7 @@ def lane_entry(name: str, model, task, folder: Path) -> tuple[dict, torch.Tensor
     """What the lane script needs about one head, from its task spec, and the hfdl outputs to compare with."""
     inputs = task.make_inputs(model.config, batch_size=2, seed=0)
     with torch.inference_mode():
-        expected = model(**inputs)[task.main_output]
-    if isinstance(expected, tuple):  # a backbone's feature maps, compared flattened and concatenated
-        expected = torch.cat([value.flatten(1) for value in expected], dim=1)
+        expected = flat(model(**inputs)[task.main_output])  # a backbone's maps as the lane script flattens them
     entry = {
         "name": name,
         "model_dir": str(folder),

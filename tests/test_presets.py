@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import flat
 
 from hfdl.registry import REGISTRY
 
@@ -117,7 +118,7 @@ def test_preset_parameter_count_and_seeded_output(spec, preset, task):
     with torch.no_grad():
         output = model(**task.make_inputs(model.config, batch_size=2, seed=0))[task.main_output]
     # Backbones return a tuple of feature maps (by default the last stage only); it is pinned flattened, as one.
-    output = torch.cat([value.flatten(1) for value in output], 1) if isinstance(output, tuple) else output.flatten(1)
+    output = flat(output).flatten(1)
     torch.testing.assert_close(output[0, :4], torch.tensor(expected), rtol=1e-5, atol=1e-4)
     assert output.abs().mean().item() == pytest.approx(mean_abs, rel=2e-5)
 
