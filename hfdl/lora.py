@@ -30,16 +30,22 @@ def lora_target_modules(model: PreTrainedModel) -> tuple[list[str], list[str]]:
     body = getattr(model, prefix, None)
     if body is None:  # a base model: everything is body, there is no head
         body, prefix = model, ""
-    targets = [
-        f"{prefix}.{name}" if prefix else name
-        for name, module in body.named_modules()
-        if name and isinstance(module, LORA_LAYER_TYPES)
-    ]
-    # A base model is all body: it has no head to train in full.
+    layers = [(name, module) for name, module in body.named_modules() if name and isinstance(module, LORA_LAYER_TYPES)]
+    # Transformers adapt their projections, not their token tables (Hu et al. adapt W_q, W_v; adapting an embedding
+    # that an LM head shares would also change the head): embeddings are targets only in a body without other layers.
+    if any(not isinstance(module, nn.Embedding) for _, module in layers):
+        layers = [(name, module) for name, module in layers if not isinstance(module, nn.Embedding)]
+    targets = [f"{prefix}.{name}" if prefix else name for name, _ in layers]
+    # A base model is all body: it has no head to train in full. A language-model head (the one holding the output
+    # embeddings, often tied to the input ones) was pretrained with the body; only new heads are trained in full.
+    output_embeddings = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     heads = [
         name
         for name, module in model.named_children()
-        if prefix and name != prefix and any(parameter.requires_grad for parameter in module.parameters())
+        if prefix
+        and name != prefix
+        and any(parameter.requires_grad for parameter in module.parameters())
+        and not (output_embeddings is not None and any(m is output_embeddings for m in module.modules()))
     ]
     if not targets:
         raise ValueError(

@@ -20,7 +20,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 InputKind = Literal["float", "token_ids", "attention_mask"]
-LabelKind = Literal["class_index", "regression"]
+LabelKind = Literal["class_index", "regression", "token_class_index", "token_ids"]
 ProcessorKind = Literal["image", "tokenizer"]
 
 
@@ -65,7 +65,9 @@ class TaskSpec:
         inputs: The inputs the head takes, in order.
         main_output: The ``ModelOutput`` field that carries the head's result.
         labels: How to make training targets (``class_index``: ints in ``[0, num_labels)``; ``regression``: floats
-            of shape (batch, num_labels)), or ``None`` for heads without a loss.
+            of shape (batch, num_labels); ``token_class_index``: one class per token, (batch, sequence);
+            ``token_ids``: one vocabulary id per token, (batch, sequence), for language models), or ``None`` for
+            heads without a loss.
         processor: What turns raw data into the inputs (``image`` processor, ``tokenizer``) or ``None``.
         export_config: The name of its export config class in :mod:`hfdl.export.configs`, or ``None``.
         not_exported: Why the head is not exported, when ``export_config`` is ``None``.
@@ -99,6 +101,22 @@ class TaskSpec:
             return torch.randint(0, config.num_labels, (batch_size,), generator=generator)
         if self.labels == "regression":
             return torch.randn((batch_size, config.num_labels), generator=generator)
+        per_token = (batch_size, *self.inputs[0].shape(config))
+        if self.labels == "token_class_index":
+            return torch.randint(0, config.num_labels, per_token, generator=generator)
+        if self.labels == "token_ids":
+            return torch.randint(0, config.vocab_size, per_token, generator=generator)
+        return None
+
+    def output_shape(self, config: PretrainedConfig, batch_size: int) -> tuple[int, ...] | None:
+        """The main output's shape for a batch of example inputs, for heads with labels (``None`` otherwise)."""
+        if self.labels in ("class_index", "regression"):
+            return (batch_size, config.num_labels)
+        per_token = (batch_size, *self.inputs[0].shape(config))
+        if self.labels == "token_class_index":
+            return (*per_token, config.num_labels)
+        if self.labels == "token_ids":
+            return (*per_token, config.vocab_size)
         return None
 
 
@@ -269,4 +287,72 @@ def tabular_regression(model_class: type[PreTrainedModel]) -> TaskSpec:
             "transformers has no Auto class for tabular regression, so the head cannot be loaded by task "
             "(nor by optimum's exporter); use its class in PyTorch"
         ),
+    )
+
+
+# --------------------------------------------------------------------------------------------- text task templates
+def fill_mask(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """A masked language model: token ids in, a vocabulary distribution per position (``logits``) out."""
+    from transformers import AutoModelForMaskedLM
+
+    return TaskSpec(
+        task="fill-mask",
+        model_class=model_class,
+        auto_class=AutoModelForMaskedLM,
+        inputs=text_inputs(),
+        main_output="logits",
+        labels="token_ids",
+        processor="tokenizer",
+        export_config="FillMaskExportConfig",
+        recipe="train_mlm",
+    )
+
+
+def text_classification(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """A sequence classifier: token ids in, ``logits`` (batch, num_labels) out, trained on class indices."""
+    from transformers import AutoModelForSequenceClassification
+
+    return TaskSpec(
+        task="text-classification",
+        model_class=model_class,
+        auto_class=AutoModelForSequenceClassification,
+        inputs=text_inputs(),
+        main_output="logits",
+        labels="class_index",
+        processor="tokenizer",
+        export_config="TextClassificationExportConfig",
+        recipe="train_text_classifier",
+    )
+
+
+def token_classification(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """A tagger (named entities, parts of speech): one class per token, ``logits`` (batch, sequence, num_labels)."""
+    from transformers import AutoModelForTokenClassification
+
+    return TaskSpec(
+        task="token-classification",
+        model_class=model_class,
+        auto_class=AutoModelForTokenClassification,
+        inputs=text_inputs(),
+        main_output="logits",
+        labels="token_class_index",
+        processor="tokenizer",
+        export_config="TokenClassificationExportConfig",
+    )
+
+
+def text_generation(model_class: type[PreTrainedModel]) -> TaskSpec:
+    """A causal language model: next-token ``logits`` (batch, sequence, vocab), trained on the ids themselves."""
+    from transformers import AutoModelForCausalLM
+
+    return TaskSpec(
+        task="text-generation",
+        model_class=model_class,
+        auto_class=AutoModelForCausalLM,
+        inputs=text_inputs(),
+        main_output="logits",
+        labels="token_ids",
+        processor="tokenizer",
+        export_config="TextGenerationExportConfig",
+        recipe="train_causal_lm",
     )

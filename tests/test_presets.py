@@ -22,6 +22,46 @@ PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
     ("alexnet-imagenet-lrn", "image-feature-extraction"): (57_003_840, [0.0, 0.0, 0.0, 1.4376], 0.673207),
     ("alexnet-small", "image-classification"): (877_258, [6.0983, -4.3934, -18.3819, -11.3033], 9.31995),
     ("alexnet-small", "image-feature-extraction"): (872_128, [23.5492, 0.0, 0.0, 12.1668], 3.1668),
+    ("bert-base", "fill-mask"): (109_514_298, [-0.5929, 0.2159, 0.2454, -0.225], 0.443511),
+    ("bert-base", "feature-extraction"): (109_482_240, [0.2439, 0.0916, -0.2318, -0.4578], 0.799127),
+    ("bert-base", "text-classification"): (109_483_778, [-0.2451, 0.1474], 0.19895),
+    ("bert-base", "token-classification"): (108_893_186, [-0.2813, 0.5675, -0.5216, 0.3391], 0.356673),
+    ("bert-large", "fill-mask"): (335_174_458, [-1.7528, -0.0614, -0.9082, -0.655], 0.510185),
+    ("bert-large", "feature-extraction"): (335_141_888, [0.2323, 1.0961, -0.959, 2.2212], 0.793176),
+    ("bert-large", "text-classification"): (335_143_938, [-0.2049, -0.0827], 0.143869),
+    ("bert-large", "token-classification"): (334_094_338, [0.0432, -1.1463, -0.2455, -1.2756], 0.572072),
+    ("bert-tiny", "fill-mask"): (4_416_698, [-0.0864, -0.2193, 0.1719, 0.107], 0.180052),
+    ("bert-tiny", "feature-extraction"): (4_385_920, [1.8459, -0.0396, 0.058, -0.0068], 0.800083),
+    ("bert-tiny", "text-classification"): (4_386_178, [-0.0045, -0.0152], 0.0165239),
+    ("bert-tiny", "token-classification"): (4_369_666, [-0.162, -0.0697, 0.1953, -0.1873], 0.173211),
+    ("bert-mini", "fill-mask"): (11_201_594, [-0.6211, -0.3632, 0.3431, -0.1015], 0.255348),
+    ("bert-mini", "feature-extraction"): (11_170_560, [1.626, 1.0513, 0.0302, 1.2577], 0.795235),
+    ("bert-mini", "text-classification"): (11_171_074, [0.0249, -0.1145], 0.0760662),
+    ("bert-mini", "token-classification"): (11_105_282, [0.106, -0.2186, 0.3241, -0.2901], 0.280941),
+    ("bert-small", "fill-mask"): (28_795_194, [-0.2448, -0.1949, 0.2893, -0.6421], 0.361158),
+    ("bert-small", "feature-extraction"): (28_763_648, [2.4511, 0.6274, 0.609, 0.5316], 0.799267),
+    ("bert-small", "text-classification"): (28_764_674, [0.314, -0.2443], 0.301328),
+    ("bert-small", "token-classification"): (28_502_018, [-0.6567, 0.2518, -0.2133, -0.0509], 0.192299),
+    ("bert-medium", "fill-mask"): (41_404_730, [0.578, -1.0075, 0.2599, 0.8227], 0.360938),
+    ("bert-medium", "feature-extraction"): (41_373_184, [-0.1793, 0.7331, -0.006, -1.4951], 0.797308),
+    ("bert-medium", "text-classification"): (41_374_210, [-0.1248, 0.2346], 0.133815),
+    ("bert-medium", "token-classification"): (41_111_554, [0.0379, 0.2261, -0.0344, 0.7487], 0.380301),
+    ("minilm-l6-h384", "fill-mask"): (22_744_506, [0.3683, -0.1426, 0.2003, -0.0315], 0.313422),
+    ("minilm-l6-h384", "feature-extraction"): (22_713_216, [1.3186, -2.3173, 1.3554, -1.2451], 0.799747),
+    ("minilm-l6-h384", "text-classification"): (22_713_986, [-0.126, -0.0292], 0.148845),
+    ("minilm-l6-h384", "token-classification"): (22_566_146, [-0.3442, -0.4117, -0.3342, -0.0346], 0.277655),
+    ("bert-course", "fill-mask"): (955_752, [0.1513, 0.0282, -0.1687, 0.2366], 0.182208),
+    ("bert-course", "feature-extraction"): (954_496, [-1.1301, 0.1962, -1.2321, -0.3396], 0.8031),
+    ("bert-course", "text-classification"): (954_754, [-0.0303, 0.0123], 0.0412254),
+    ("bert-course", "token-classification"): (938_242, [-0.2614, -0.2695, 0.0813, -0.3094], 0.222941),
+    ("gpt-char", "text-generation"): (804_096, [-0.3371, -0.2182, 0.017, 0.1579], 0.186911),
+    ("gpt-char", "feature-extraction"): (804_096, [1.2506, -1.7337, -0.2007, 0.4317], 0.795688),
+    ("gpt-mini", "text-generation"): (3_087_360, [-0.2851, -0.2185, -0.231, -0.1919], 0.221735),
+    ("gpt-mini", "feature-extraction"): (3_087_360, [-0.3445, 1.1481, -0.5121, -1.1587], 0.800995),
+    ("gpt2", "text-generation"): (124_439_808, [-0.342, 0.6827, 0.1388, -0.0748], 0.440886),
+    ("gpt2", "feature-extraction"): (124_439_808, [-0.2238, 0.3956, 0.4281, -0.3714], 0.796499),
+    ("gpt2-medium", "text-generation"): (354_823_168, [-1.3258, 0.1082, -0.1545, -0.1083], 0.512317),
+    ("gpt2-medium", "feature-extraction"): (354_823_168, [-0.1256, -0.2161, 2.0849, 1.7162], 0.794384),
     ("lenet5-1998", "image-classification"): (61_706, [0.0649, -0.0235, -0.1067, -0.0506], 0.106369),
     ("lenet5-1998", "image-feature-extraction"): (60_856, [0.1146, 0.1506, -0.0314, -0.1527], 0.0871926),
     ("lenet5-modern", "image-classification"): (61_706, [-4.2282, -0.7626, -2.9388, 2.2936], 1.87588),
@@ -161,3 +201,36 @@ def test_imagenet_presets_have_the_reference_parameter_count(preset):
     spec = next(spec for spec in REGISTRY.values() if preset in spec.presets)
     assert PINNED[(preset, "image-classification")][0] == expected
     assert spec.make_config(preset).num_labels == 1000
+
+
+#: hfdl text preset -> (the transformers model class, its config arguments): equal parameter counts pin every layer's
+#: shape against the implementation the checkpoints that ``hfdl convert transformers`` imports come from.
+TEXT_REFERENCE_MODELS = {
+    "bert-base": ("BertModel", {}),
+    "bert-large": (
+        "BertModel",
+        {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096},
+    ),
+    "bert-tiny": (
+        "BertModel",
+        {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512},
+    ),
+    "minilm-l6-h384": (
+        "BertModel",
+        {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536},
+    ),
+    "gpt2": ("GPT2LMHeadModel", {}),
+    "gpt2-medium": ("GPT2LMHeadModel", {"n_embd": 1024, "n_layer": 24, "n_head": 16}),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(TEXT_REFERENCE_MODELS))
+def test_text_presets_have_the_transformers_parameter_count(preset):
+    import transformers
+
+    class_name, arguments = TEXT_REFERENCE_MODELS[preset]
+    model_class = getattr(transformers, class_name)
+    with torch.device("meta"):
+        reference = model_class(model_class.config_class(**arguments))
+    task = "feature-extraction" if class_name == "BertModel" else "text-generation"
+    assert PINNED[(preset, task)][0] == sum(p.numel() for p in reference.parameters())

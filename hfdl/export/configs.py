@@ -283,6 +283,20 @@ class TextClassificationExportConfig(TextFeatureExtractionExportConfig):
     MAIN_OUTPUT_AXES = BATCH_AXES
 
 
+class FillMaskExportConfig(TextFeatureExtractionExportConfig):
+    """A masked language model: ``logits`` (batch, sequence, vocab) out, one vocabulary distribution per token."""
+
+    TASKS = ("fill-mask",)
+    MAIN_OUTPUT = "logits"
+
+
+class TokenClassificationExportConfig(TextFeatureExtractionExportConfig):
+    """A tagger: ``logits`` (batch, sequence, num_labels) out, one class distribution per token."""
+
+    TASKS = ("token-classification",)
+    MAIN_OUTPUT = "logits"
+
+
 class TextGenerationExportConfig(TextFeatureExtractionExportConfig):
     """A causal language model without key/value cache: ``logits`` (batch, sequence, vocab) out, one step per call."""
 
@@ -299,6 +313,8 @@ EXPORT_CONFIG_CLASSES: dict[str, type[HfdlExportConfig]] = {
         FeatureVectorExportConfig,
         TextFeatureExtractionExportConfig,
         TextClassificationExportConfig,
+        FillMaskExportConfig,
+        TokenClassificationExportConfig,
         TextGenerationExportConfig,
     )
 }

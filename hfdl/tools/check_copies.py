@@ -5,7 +5,8 @@ and their own siblings, so shared code is copied into them rather than imported 
 
 * every folder of ``hfdl/models/`` holds a byte-identical copy of ``hfdl/layers/hfdl_utils.py``, and every folder
   with an image processor (an ``image_processing_*.py``) one of ``hfdl/layers/hfdl_image_processing.py``, and
-  every folder whose model defines a backbone one of ``hfdl/layers/hfdl_backbone.py``;
+  every folder whose model defines a backbone one of ``hfdl/layers/hfdl_backbone.py``, and every folder whose code
+  imports the shared attention one of ``hfdl/layers/hfdl_attention.py``;
 * a ``# Copied from hfdl.<module>.<name>`` marker (``hfdl.layers.attention.MultiHeadAttention``,
   ``hfdl.models.alexnet.modeling_alexnet.AlexNetBlock``) says that the top-level definition after it equals the
   named one.
@@ -33,6 +34,9 @@ SHARED_FILES = {
     PACKAGE_ROOT / "layers" / "hfdl_image_processing.py": lambda folder: any(folder.glob("image_processing_*.py")),
     PACKAGE_ROOT / "layers" / "hfdl_backbone.py": lambda folder: any(
         "Backbone(" in path.read_text() for path in folder.glob("modeling_*.py")
+    ),
+    PACKAGE_ROOT / "layers" / "hfdl_attention.py": lambda folder: any(
+        "from .hfdl_attention import" in path.read_text() for path in folder.glob("*.py")
     ),
 }
 
