@@ -5,7 +5,9 @@
     hfdl export onnx MODEL_DIR OUTPUT_DIR [--task TASK] [--hidden-states]
     hfdl predict MODEL IMAGE [IMAGE ...] [--backend torch|onnx] [--top_k 3] [--json]
     hfdl convert {torchvision,timm} ARCH --checkpoint FILE OUTPUT_DIR [--overwrite]
+    hfdl convert transformers SRC OUTPUT_DIR [--task TASK] [--overwrite]
     hfdl demo [--output_dir outputs/lenet5-digits] [--no-serve]
+    hfdl tokenizer train --kind {char,bpe,wordpiece} [--vocab-size N] --output-dir DIR FILE [FILE ...]
 
 ``hfdl train`` runs the recipe in this process; for several processes use
 ``accelerate launch recipes/train_image_classifier.py`` (see the README).
@@ -184,10 +186,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    if args.source == "transformers":
+        from .convert_transformers import convert_transformers
+
+        output_dir = convert_transformers(args.src, args.output_dir, task=args.task, overwrite=args.overwrite)
+        config = json.loads((output_dir / "config.json").read_text(encoding="utf-8"))
+        print(f"wrote {output_dir}: {args.src} as an hfdl {', '.join(config.get('architectures') or [])}")
+        return 0
     from .convert import convert_checkpoint
 
     output_dir = convert_checkpoint(args.source, args.arch, args.checkpoint, args.output_dir, overwrite=args.overwrite)
     print(f"wrote {output_dir}: {args.source} {args.arch} as an hfdl model (AutoModelForImageClassification loads it)")
+    return 0
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    """Train a tokenizer on text files and save it where ``AutoTokenizer.from_pretrained`` loads it."""
+    from .tokenization import check_output_dir, save_tokenizer, train_tokenizer
+
+    output_dir = check_output_dir(args.output_dir, overwrite=args.overwrite)  # refuse before training, not after
+    tokenizer = train_tokenizer(
+        files=args.files,
+        kind=args.kind,
+        vocab_size=args.vocab_size,
+        min_frequency=args.min_frequency,
+        lowercase=args.lowercase,
+        special_tokens=args.special_tokens,
+        model_max_length=args.model_max_length,
+        encoding=args.encoding,
+    )
+    save_tokenizer(tokenizer, output_dir, overwrite=args.overwrite)
+    print(f"trained a {args.kind} tokenizer, vocab size {len(tokenizer)}; wrote {output_dir}")
     return 0
 
 
@@ -222,13 +251,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
 
     convert_parser = commands.add_parser(
-        "convert", help="import a torchvision or timm checkpoint of AlexNet, VGG or ResNet as an hfdl Hub folder"
+        "convert",
+        help="import a torchvision/timm checkpoint (AlexNet, VGG, ResNet) or a transformers BERT/GPT-2 as an hfdl folder",
     )
-    convert_parser.add_argument("source", choices=("torchvision", "timm"), help="the library the checkpoint is from")
-    convert_parser.add_argument("arch", help="the source's model name (resnet50, vgg16_bn, resnet50d, alexnet, ...)")
-    convert_parser.add_argument("--checkpoint", required=True, help=".safetensors, or .pth read with weights_only")
-    convert_parser.add_argument("output_dir", help="the Hub folder to write (config, safetensors, code, processor)")
-    convert_parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
+    convert_sources = convert_parser.add_subparsers(dest="source", required=True)
+    for source in ("torchvision", "timm"):
+        image_parser = convert_sources.add_parser(source, help=f"a {source} checkpoint of AlexNet, VGG or ResNet")
+        image_parser.add_argument("arch", help="the source's model name (resnet50, vgg16_bn, resnet50d, alexnet, ...)")
+        image_parser.add_argument("--checkpoint", required=True, help=".safetensors, or .pth read with weights_only")
+        image_parser.add_argument("output_dir", help="the Hub folder to write (config, safetensors, code, processor)")
+        image_parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
+    text_parser = convert_sources.add_parser(
+        "transformers", help="a transformers BertModel/BertFor*/GPT2Model/GPT2LMHeadModel checkpoint, any size"
+    )
+    text_parser.add_argument("src", help="a checkpoint folder (config.json + weights) or a Hub repo id")
+    text_parser.add_argument("output_dir", help="the Hub folder to write (config, safetensors, code, tokenizer)")
+    text_parser.add_argument("--task", default=None, help="the hfdl head to build (default: the checkpoint's head)")
+    text_parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
 
     demo_parser = commands.add_parser("demo", help="train LeNet-5 on the digits, export it and serve its Space")
     demo_parser.add_argument("--output_dir", default=str(DEMO_OUTPUT_DIR))
@@ -239,6 +278,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--port", type=int, default=7860)
     demo_parser.add_argument("--no-serve", action="store_true", help="stop after training and export")
     demo_parser.add_argument("--smoke", action="store_true", help="start the Space, print its URL, stop")
+
+    # Kinds, presets and numbers are checked by hfdl.tokenization (imported only when the command runs).
+    tokenizer_parser = commands.add_parser("tokenizer", help="train a char, BPE or WordPiece tokenizer on text files")
+    tokenizer_actions = tokenizer_parser.add_subparsers(dest="action", required=True)
+    tokenizer_train = tokenizer_actions.add_parser(
+        "train", help="train a tokenizer and save it as a folder that AutoTokenizer.from_pretrained loads"
+    )
+    tokenizer_train.add_argument("files", nargs="+", help="text files to train on")
+    tokenizer_train.add_argument("--kind", default="bpe", help="char, bpe (byte-level, GPT-2) or wordpiece (BERT)")
+    tokenizer_train.add_argument(
+        "--vocab-size", type=_positive_int, default=None, help="largest vocabulary (default 1024; char: all seen)"
+    )
+    tokenizer_train.add_argument("--min-frequency", type=int, default=2, help="fewest occurrences of a merged pair")
+    tokenizer_train.add_argument("--lowercase", action="store_true", help="lowercase text first (uncased models)")
+    tokenizer_train.add_argument(
+        "--special-tokens", default=None, help="preset: none, gpt or bert (default: the kind's own)"
+    )
+    tokenizer_train.add_argument("--encoding", default="utf-8", help="encoding of FILES (e.g. latin-1)")
+    tokenizer_train.add_argument("--model-max-length", type=_positive_int, default=512, help="longest model input")
+    tokenizer_train.add_argument("--output-dir", required=True, help="the tokenizer folder to write")
+    tokenizer_train.add_argument("--overwrite", action="store_true", help="replace a non-empty --output-dir")
     return parser
 
 
@@ -256,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_predict(args)
         if args.command == "convert":
             return cmd_convert(args)
+        if args.command == "tokenizer":
+            return cmd_tokenizer(args)
         return cmd_demo(args)
     except USER_ERRORS as error:
         # One line a user can act on; the library's exceptions already say what is wrong and what is allowed.

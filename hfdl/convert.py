@@ -310,7 +310,7 @@ def convert_checkpoint(
         model.config.label2id = {label: index for index, label in labels.items()}
     spec, _ = resolve_preset(model_info.preset)
     processor = spec.make_image_processor(model.config)
-    card = {"tags": ["image-classification", "hfdl", f"converted-from-{source}"]}
+    card = {"tags": ["image-classification", "hfdl", f"converted-from-{source}"], "model_name": output_dir.name}
     staging = output_dir.with_name(f".{output_dir.name}.{uuid.uuid4().hex[:8]}.convert")
     try:
         save_for_hub(model, staging, processor=processor, card_data=card)
