@@ -33,8 +33,10 @@ from hfdl.export import (
     EXPORT_CONFIG_CLASSES,
     OnnxValidationError,
     ORTModel,
+    ORTModelForCausalLM,
     ORTModelForFeatureExtraction,
     ORTModelForImageClassification,
+    TextGenerationWithPastExportConfig,
     export_config_for,
     export_onnx,
     export_tensorrt,
@@ -48,6 +50,10 @@ from hfdl.specs import TaskSpec, text_inputs
 CONFIGS_FILE = Path(export_onnx_module.__file__).with_name("configs.py")
 EXPORTED = [param for param in ARCH_TASKS if param.values[1].export_config is not None]
 NOT_EXPORTED = [param for param in ARCH_TASKS if param.values[1].export_config is None]
+#: Heads over token ids (batch and sequence axes dynamic) and over fixed-size inputs (images, feature vectors).
+TEXT_EXPORTED = [param for param in EXPORTED if param.values[1].inputs[0].kind == "token_ids"]
+FIXED_SIZE_EXPORTED = [param for param in EXPORTED if param not in TEXT_EXPORTED]
+GENERATION_EXPORTED = [param for param in TEXT_EXPORTED if param.values[1].task == "text-generation"]
 #: Batch sizes the tests compare at: neither the export's (2) nor the validation's (3).
 OTHER_BATCH_SIZES = (1, 6)
 
@@ -61,6 +67,11 @@ def main_and_hidden(outputs, main_output: str) -> tuple[torch.Tensor, tuple | No
     return outputs[main_output], outputs.get("hidden_states")
 
 
+#: Text models are built with weights wider than the default N(0, 0.02): at the default init a classifier's logits
+#: move by ~1e-6 when padding is added, below any atol, so a graph that ignored the mask would still pass.
+TEXT_MODEL_OVERRIDES = {"initializer_range": 0.5}
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """``exported(spec, task, hidden)`` -> (model, result, folder), exporting each combination once per module."""
@@ -69,7 +80,8 @@ def exported(tmp_path_factory):
     def get(spec, task, output_hidden_states: bool = False):
         key = (spec.name, task.task, output_hidden_states)
         if key not in cache:
-            model = build_model(spec, task)
+            text = task.inputs[0].kind == "token_ids"
+            model = build_model(spec, task, **(TEXT_MODEL_OVERRIDES if text else {}))
             folder = tmp_path_factory.mktemp("onnx") / f"{spec.name}-{task.task}-{int(output_hidden_states)}"
             cache[key] = (model, export_onnx(model, folder, output_hidden_states=output_hidden_states), folder)
         return cache[key]
@@ -358,7 +370,7 @@ def test_ort_model_behaves_like_pytorch(exported, spec, task):
         ort_model()
 
 
-@pytest.mark.parametrize(("spec", "task"), EXPORTED)
+@pytest.mark.parametrize(("spec", "task"), FIXED_SIZE_EXPORTED)
 def test_ort_model_rejects_bad_inputs_like_pytorch(exported, spec, task):
     model, _, folder = exported(spec, task)
     ort_model = ORTModel.from_pretrained(folder)
@@ -460,7 +472,13 @@ def test_export_config_follows_the_task_spec(spec, task):
     assert export_config.inputs == {input_spec.name: input_spec.dynamic_axes for input_spec in task.inputs}
     assert list(export_config.outputs) == [task.main_output]
     assert export_config.values_override["output_hidden_states"] is False
-    dummy = export_config.generate_dummy_inputs(framework="pt", batch_size=4)
+    # The example length of text inputs for their free axes (sequence_length), so every axis can be compared.
+    shapes = {"batch_size": 4}
+    for input_spec in task.inputs:
+        for axis, axis_name in input_spec.dynamic_axes.items():
+            if axis:
+                shapes[axis_name] = input_spec.shape(model.config)[axis - 1]
+    dummy = export_config.generate_dummy_inputs(framework="pt", **shapes)
     for input_spec in task.inputs:
         assert dummy[input_spec.name].shape == (4, *input_spec.shape(model.config))
         assert dummy[input_spec.name].dtype == input_spec.dtype
@@ -605,11 +623,11 @@ def test_text_export_configs_on_a_stand_in_model(head, task, tmp_path):
         torch.testing.assert_close(
             ort_model(input_ids).last_hidden_state, expected.last_hidden_state, atol=1e-5, rtol=0
         )
-        with pytest.raises(ValueError, match=r"`input_ids` must hold token ids in \[0, 37\), got \[37, 37\]"):
+        with pytest.raises(ValueError, match=r"`input_ids` holds token ids from 37 to 37, but .* vocab_size=37"):
             ort_model(torch.full((1, 4), model.config.vocab_size))
         with pytest.raises(ValueError, match=r"`input_ids` must be an integer tensor of shape \(batch_size, sequence"):
             ort_model(input_ids.float())
-        with pytest.raises(ValueError, match=r"`attention_mask` must have shape \(batch_size, sequence_length\)"):
+        with pytest.raises(ValueError, match=r"`attention_mask` must be a tensor of shape \(batch_size, 23\) with 1"):
             ort_model(input_ids, attention_mask=torch.ones(4, dtype=torch.int64))
 
 
@@ -625,6 +643,153 @@ def test_text_export_config_takes_the_inputs_its_task_spec_declares():
     assert 0 <= int(dummy["input_ids"].min()) and int(dummy["input_ids"].max()) < config.vocab_size
     default = get_export_config(config, "TextFeatureExtractionExportConfig")
     assert default.inputs == {"input_ids": axes, "attention_mask": axes}
+
+
+# ---------------------------------------------------------------------------------------------------- text heads
+
+
+def padded_text_inputs(config, batch_size: int, length: int, seed: int) -> dict[str, torch.Tensor]:
+    """Token ids with a mask that mixes rows without padding, right-padded rows and left-padded rows."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(0, config.vocab_size, (batch_size, length), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    for row in range(1, batch_size):
+        padding = 1 + row % (length - 1)
+        if row % 2:
+            attention_mask[row, length - padding :] = 0
+        else:
+            attention_mask[row, :padding] = 0
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+@pytest.mark.parametrize(("spec", "task"), TEXT_EXPORTED)
+def test_text_graphs_match_pytorch_at_new_sizes_with_padding(exported, spec, task):
+    """The export traced (2, 16) uniformly padded ids; other batch sizes, lengths and padding patterns must give
+    PyTorch's outputs (the models build the full mask whenever they are traced). The models' wide init
+    (:data:`TEXT_MODEL_OVERRIDES`) makes a graph that ignored the mask differ by far more than atol."""
+    model, result, folder = exported(spec, task)
+    ort_model = ORTModel.from_pretrained(folder)
+    assert ort_model.session.get_inputs()[0].shape == ["batch_size", "sequence_length"]
+    for batch_size, length in ((1, 3), (5, 11), (4, model.config.max_position_embeddings)):
+        inputs = padded_text_inputs(model.config, batch_size, length, seed=length)
+        with torch.inference_mode():
+            expected = model(**inputs)[task.main_output]
+        got = ort_model(**inputs)[task.main_output]
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, atol=result.atol, rtol=0)
+    # Padding changes the answer (so the mask really reaches the graph), and a float mask means the same as ints.
+    inputs = padded_text_inputs(model.config, 3, 7, seed=0)
+    unpadded = ort_model(inputs["input_ids"])[task.main_output]
+    assert (ort_model(**inputs)[task.main_output][1] - unpadded[1]).abs().max() > 100 * result.atol
+    float_mask = inputs["attention_mask"].float()
+    torch.testing.assert_close(
+        ort_model(inputs["input_ids"], float_mask)[task.main_output], ort_model(**inputs)[task.main_output]
+    )
+
+
+def _error_of(call) -> str | None:
+    try:
+        call()
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+@pytest.mark.parametrize(("spec", "task"), TEXT_EXPORTED)
+def test_ort_text_model_rejects_bad_inputs_with_pytorchs_messages(exported, spec, task):
+    model, _, folder = exported(spec, task)
+    ort_model = ORTModel.from_pretrained(folder)
+    config = model.config
+    good = task.make_inputs(config, batch_size=2)
+    input_ids, attention_mask = good["input_ids"], good["attention_mask"]
+    too_long = config.max_position_embeddings + 1
+    bad_inputs = {
+        "float ids": {"input_ids": input_ids.float()},
+        "ids without batch axis": {"input_ids": input_ids[0], "attention_mask": None},
+        "ids as a list": {"input_ids": input_ids.tolist(), "attention_mask": None},
+        "id past the vocabulary": {"input_ids": torch.full_like(input_ids, config.vocab_size)},
+        "negative id": {"input_ids": torch.full_like(input_ids, -1)},
+        "longer than the position table": {
+            "input_ids": torch.zeros(2, too_long, dtype=torch.int64),
+            "attention_mask": None,
+        },
+        "mask of another length": {"attention_mask": torch.ones(2, input_ids.shape[1] + 1, dtype=torch.int64)},
+        "mask without batch axis": {"attention_mask": attention_mask[0]},
+        "mask as a list": {"attention_mask": attention_mask.tolist()},
+    }
+    for case, changes in bad_inputs.items():
+        inputs = {**good, **changes}
+        with torch.inference_mode():
+            pytorch_error = _error_of(lambda inputs=inputs: model(**inputs))
+        assert pytorch_error is not None, f"{case}: PyTorch accepted it"
+        assert _error_of(lambda inputs=inputs: ort_model(**inputs)) == pytorch_error, case
+        if all(isinstance(value, torch.Tensor) for value in inputs.values() if value is not None):  # numpy too
+            numpy_inputs = {name: None if v is None else v.numpy() for name, v in inputs.items()}
+            assert _error_of(lambda inputs=numpy_inputs: ort_model(**inputs)) == pytorch_error, case
+    # What PyTorch cannot tell (it returns an empty batch, or fails inside the attention), the ORT model says.
+    with pytest.raises(ValueError, match=r"`input_ids` must have shape \(batch_size, sequence_length\) with batch"):
+        ort_model(input_ids[:0])
+    with pytest.raises(ValueError, match=r"`attention_mask` has 1 rows but the token ids have 2; give one row per"):
+        ort_model(input_ids, attention_mask[:1])
+
+
+@pytest.mark.parametrize(("spec", "task"), GENERATION_EXPORTED)
+def test_ort_causal_lm_generates_pytorchs_greedy_tokens(exported, spec, task):
+    model, _, folder = exported(spec, task)
+    ort_model = ORTModel.from_pretrained(folder)
+    assert isinstance(ort_model, ORTModelForCausalLM)
+    config = model.config
+    prompt = padded_text_inputs(config, 3, 5, seed=11)
+    prompt["attention_mask"][1] = 1  # rows: unpadded, unpadded, left-padded (as a batch for generation is)
+    max_new_tokens = config.max_position_embeddings - 5
+    with torch.inference_mode():
+        expected = model.generate(**prompt, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=0)
+    got = ort_model.generate(**prompt, max_new_tokens=max_new_tokens)
+    assert got.dtype == torch.int64 and got.shape == (3, 5 + max_new_tokens)
+    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+
+    # A row that emits the end-of-sequence id stops there and is padded, as in transformers.
+    eos = int(expected[0, 6])
+    with torch.inference_mode():
+        expected = model.generate(
+            **prompt, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos, pad_token_id=0
+        )
+    got = ort_model.generate(**prompt, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=0)
+    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+    assert (got[0, 7:] == 0).all()
+
+    with pytest.raises(ValueError, match=r"5 prompt tokens \+ max_new_tokens=12 exceed .*max_position_embeddings=16"):
+        ort_model.generate(**prompt, max_new_tokens=config.max_position_embeddings - 4)
+    with pytest.raises(ValueError, match=r"`max_new_tokens` must be a positive integer, got 0"):
+        ort_model.generate(**prompt, max_new_tokens=0)
+    with pytest.raises(ValueError, match=r"`input_ids` holds token ids from"):
+        ort_model.generate(torch.full((1, 3), config.vocab_size))
+
+
+def test_with_past_export_config(tmp_path):
+    """The cache-carrying decoder config: optimum-onnx's past handling where it is installed, refused elsewhere."""
+    spec = REGISTRY["gpt"]
+    config = spec.config_class(**spec.test_config)
+    no_cache = TextGenerationWithPastExportConfig(config)
+    assert list(no_cache.inputs) == ["input_ids", "attention_mask"] and list(no_cache.outputs) == ["logits"]
+    with pytest.raises(ValueError, match="`use_past_in_inputs=True` needs `use_past=True`"):
+        TextGenerationWithPastExportConfig(config, use_past_in_inputs=True)
+    if not HAS_OPTIMUM_ONNX:
+        with pytest.raises(ImportError, match=r"needs optimum-onnx .*exports decoders without cache"):
+            TextGenerationWithPastExportConfig(config, use_past=True, use_past_in_inputs=True)
+        return
+    with_past = TextGenerationWithPastExportConfig(config, use_past=True, use_past_in_inputs=True)
+    layers = range(config.num_hidden_layers)
+    assert list(with_past.inputs) == [
+        "input_ids",
+        "attention_mask",
+        *(f"past_key_values.{i}.{kind}" for i in layers for kind in ("key", "value")),
+    ]
+    assert list(with_past.outputs) == ["logits", *(f"present.{i}.{kind}" for i in layers for kind in ("key", "value"))]
+    dummy = with_past.generate_dummy_inputs(framework="pt", batch_size=2)
+    past_length = dummy["past_key_values"][0][0].shape[2]
+    assert past_length + dummy["input_ids"].shape[1] <= config.max_position_embeddings
+    assert dummy["attention_mask"].shape == (2, past_length + dummy["input_ids"].shape[1])
 
 
 # ---------------------------------------------------------------------------------------------------- extras

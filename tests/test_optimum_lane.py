@@ -53,6 +53,13 @@ def train_one_label_mlp():
     return model.eval()
 
 
+def build_lane_model(spec, task):
+    """The head's tiny test model; text models with wider weights than the default N(0, 0.02), so that padding moves
+    their outputs well above atol and greedy decoding does not settle on one repeated token after a step or two."""
+    text = task.inputs[0].kind == "token_ids"
+    return build_model(spec, task, **({"initializer_range": 0.5} if text else {}))
+
+
 def lane_entry(name: str, model, task, folder: Path) -> tuple[dict, torch.Tensor]:
     """What the lane script needs about one head, from its task spec, and the hfdl outputs to compare with."""
     inputs = task.make_inputs(model.config, batch_size=2, seed=0)
@@ -68,7 +75,19 @@ def lane_entry(name: str, model, task, folder: Path) -> tuple[dict, torch.Tensor
         "inputs": {spec.name: spec.dynamic_axes for spec in task.inputs},
         "check_inputs": {name: value.tolist() for name, value in inputs.items()},
     }
+    if task.task == "text-generation":
+        entry["generate"] = generation_prompt(model.config)
     return entry, expected
+
+
+def generation_prompt(config) -> dict:
+    """A batch of three prompts for greedy decoding, the last one left-padded; ``max_new_tokens`` fills the context."""
+    generator = torch.Generator().manual_seed(7)
+    input_ids = torch.randint(0, config.vocab_size, (3, 5), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[2, :2] = 0
+    prompt = {"input_ids": input_ids.tolist(), "attention_mask": attention_mask.tolist()}
+    return {"prompt": prompt, "max_new_tokens": config.max_position_embeddings - 5}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +106,7 @@ def lane(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("optimum_lane")
     manifest, expected, models = [], {}, {}
-    heads = {name: (spec, task, build_model(spec, task)) for name, (spec, task) in LANE_HEADS.items()}
+    heads = {name: (spec, task, build_lane_model(spec, task)) for name, (spec, task) in LANE_HEADS.items()}
     heads[ONE_LABEL_MLP] = (REGISTRY["mlp"], REGISTRY["mlp"].task("image-classification"), train_one_label_mlp())
     for name, (spec, task, model) in heads.items():
         folder = root / "models" / name
@@ -195,3 +214,30 @@ def test_optimum_main_export_with_hidden_states(lane, name):
     expected_outputs = export_config_for(lane["models"][name], task, output_hidden_states=True).outputs
     assert exported["onnx_outputs"] == list(expected_outputs)
     assert 0.0 <= exported["max_abs_diff"] < result["atol"]
+
+
+GENERATION_HEADS = [name for name, (_, task) in LANE_HEADS.items() if task.task == "text-generation"]
+
+
+@pytest.mark.parametrize("name", GENERATION_HEADS)
+def test_optimum_exports_the_decoder_with_its_cache_and_generates_pytorchs_tokens(lane, name):
+    """text-generation-with-past: optimum-onnx's ORTModelForCausalLM decodes over the exported key/value cache and
+    must give hfdl's own greedy tokens (PyTorch, transformers 5) as well as the remote code's (transformers 4.57)."""
+    result = lane_result(lane, name)
+    model = lane["models"][name]
+    entry = generation_prompt(model.config)
+    prompt = {key: torch.tensor(value) for key, value in entry["prompt"].items()}
+    with torch.inference_mode():
+        expected = model.generate(**prompt, max_new_tokens=entry["max_new_tokens"], do_sample=False, pad_token_id=0)
+    with_past = result["with_past"]
+    assert with_past["pytorch_tokens"] == expected.tolist()  # remote code on 4.57 == hfdl on 5.x
+    assert with_past["validate_model_outputs"] == "passed"
+    layers = range(model.config.num_hidden_layers)
+    past_inputs = [f"past_key_values.{i}.{kind}" for i in layers for kind in ("key", "value")]
+    present_outputs = [f"present.{i}.{kind}" for i in layers for kind in ("key", "value")]
+    for way in ("registered", "main_export"):
+        exported = with_past[way]
+        assert exported["onnx_inputs"] == ["input_ids", "attention_mask", *past_inputs], way
+        assert exported["onnx_outputs"] == ["logits", *present_outputs], way
+        assert exported["can_use_cache"] is True, way
+        assert exported["tokens"] == expected.tolist(), way

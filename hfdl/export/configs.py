@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from optimum.utils import (
     DEFAULT_DUMMY_SHAPES,
     DummyInputGenerator,
+    DummyPastKeyValuesGenerator,
     DummyTextInputGenerator,
     DummyVisionInputGenerator,
     NormalizedConfig,
@@ -39,10 +40,14 @@ from optimum.utils import (
 
 try:  # optimum-onnx (transformers < 4.58): the official exporter's base, which main_export expects.
     from optimum.exporters.onnx import OnnxConfig as _ExporterBase
+    from optimum.exporters.onnx.base import OnnxConfigWithPast as _PastBase
 
     HAS_OPTIMUM_ONNX = True
 except ImportError:  # optimum core only (transformers 5): the exporter-neutral base.
     from optimum.exporters.base import ExporterConfig as _ExporterBase
+
+    class _PastBase:  # noqa: D101 - stands in for optimum-onnx's OnnxConfigWithPast, which core optimum lacks
+        pass
 
     HAS_OPTIMUM_ONNX = False
 
@@ -60,6 +65,9 @@ __all__ = [
     "TextClassificationExportConfig",
     "TextFeatureExtractionExportConfig",
     "TextGenerationExportConfig",
+    "TextGenerationWithPastExportConfig",
+    "TokenClassificationExportConfig",
+    "FillMaskExportConfig",
     "count_hidden_states",
     "generate_seeded_dummy_inputs",
     "get_export_config",
@@ -107,7 +115,10 @@ class HfdlExportConfig(_ExporterBase):
             uses are accepted too (it calls ``image-feature-extraction`` ``feature-extraction``).
         int_dtype, float_dtype: Dummy input dtypes, as in optimum.
         preprocessors: Accepted because optimum's exporters pass them; kept as ``_preprocessors`` like optimum does.
-        use_past: Accepted because optimum's task registry may pass it; must be ``False`` (no key/value cache).
+        use_past: Export a key/value cache (``present.<i>.key``/``.value`` outputs); only classes with
+            :attr:`SUPPORTS_PAST` (:class:`TextGenerationWithPastExportConfig`) accept ``True``.
+        use_past_in_inputs: Also take the cache as ``past_key_values.<i>.key``/``.value`` inputs (needs
+            ``use_past``); optimum's decoder export sets it.
         inputs: The head's inputs, name -> dynamic axes (``{"pixel_values": {0: "batch_size"}}``), in the model's
             argument order, as its task spec declares them; default :attr:`DEFAULT_INPUTS`. Every name must be one
             the class's dummy input generators can make.
@@ -128,6 +139,8 @@ class HfdlExportConfig(_ExporterBase):
     HIDDEN_STATES_AXES: dict[int, str] = BATCH_AXES
     #: Config fields the dummy input generators read; checked up front for a clear error.
     REQUIRED_CONFIG_FIELDS: tuple[str, ...] = ()
+    #: Whether the exported graph can carry a key/value cache (``use_past``).
+    SUPPORTS_PAST = False
     # 18 is the opset torch's dynamo exporter is built on (lower ones go through a lossy version converter), and one
     # optimum-onnx's exporter also handles.
     DEFAULT_ONNX_OPSET = 18
@@ -146,13 +159,19 @@ class HfdlExportConfig(_ExporterBase):
         inputs: dict[str, dict[int, str]] | None = None,
         output_hidden_states: bool = False,
         num_hidden_states: int | None = None,
+        use_past_in_inputs: bool = False,
     ) -> None:
         name = type(self).__name__
         task = self.TASKS[0] if task is None else task
         if task not in self.TASKS:
             raise ValueError(f"{name} exports the {' or '.join(map(repr, self.TASKS))} task, got {task!r}.")
-        if use_past:
-            raise ValueError(f"`use_past=True` is not supported: {name} exports models without a key/value cache.")
+        if use_past and not self.SUPPORTS_PAST:
+            raise ValueError(
+                f"`use_past=True` is not supported: {name} exports models without a key/value cache "
+                "(TextGenerationWithPastExportConfig exports a decoder with one, through optimum-onnx)."
+            )
+        if use_past_in_inputs and not use_past:
+            raise ValueError("`use_past_in_inputs=True` needs `use_past=True`: a graph that takes a cache returns one.")
         missing = [field for field in self.REQUIRED_CONFIG_FIELDS if getattr(config, field, None) is None]
         if missing:
             raise ValueError(f"{name} needs {', '.join(f'`{f}`' for f in missing)} in the model's config.")
@@ -165,7 +184,8 @@ class HfdlExportConfig(_ExporterBase):
         else:
             super().__init__(config, task=task, int_dtype=int_dtype, float_dtype=float_dtype)
             self._preprocessors = preprocessors
-        self.use_past = False
+        self.use_past = bool(use_past)
+        self.use_past_in_inputs = bool(use_past_in_inputs)
         self._inputs = self._check_inputs(self.DEFAULT_INPUTS if inputs is None else inputs)
         self.output_hidden_states = bool(output_hidden_states)
         self.num_hidden_states = num_hidden_states if output_hidden_states else None
@@ -304,6 +324,72 @@ class TextGenerationExportConfig(TextFeatureExtractionExportConfig):
     MAIN_OUTPUT = "logits"
 
 
+class TextGenerationWithPastExportConfig(TextGenerationExportConfig, _PastBase):
+    """A causal language model with its key/value cache, for Optimum's ``text-generation-with-past`` export.
+
+    With ``use_past`` the graph also returns ``present.<i>.key`` and ``present.<i>.value`` (batch, heads,
+    past_sequence_length + sequence_length, head_dim), one pair per layer; with ``use_past_in_inputs`` it takes the
+    previous step's as ``past_key_values.<i>.key``/``.value`` and an ``attention_mask`` that covers the cached
+    tokens too. That is the graph optimum-onnx's ``ORTModelForCausalLM.generate`` drives one token at a time.
+
+    The cache plumbing (dummy caches, flattening the model's ``DynamicCache`` into named outputs, padding the dummy
+    mask to the cache) is optimum-onnx's own ``OnnxConfigWithPast``; it exists only where optimum-onnx is installed
+    (transformers < 4.58). On optimum core alone the class is usable without ``use_past`` only, and hfdl's own
+    exporter uses :class:`TextGenerationExportConfig` (a graph without cache) for the ``text-generation`` head.
+    The model must read its positions from ``attention_mask`` (hfdl's GPT does), since no ``position_ids`` input
+    is exported.
+    """
+
+    SUPPORTS_PAST = True
+    PAD_ATTENTION_MASK_TO_PAST = True
+    # optimum's own names for the normalized fields coincide with hfdl's config fields (num_hidden_layers,
+    # num_attention_heads, hidden_size, vocab_size); spelled out because DummyPastKeyValuesGenerator reads them.
+    NORMALIZED_CONFIG_CLASS = NormalizedTextConfig.with_args(
+        num_layers="num_hidden_layers", num_attention_heads="num_attention_heads", hidden_size="hidden_size"
+    )
+    DUMMY_INPUT_GENERATOR_CLASSES = (DummyTextInputGenerator, DummyPastKeyValuesGenerator)
+    DUMMY_PKV_GENERATOR_CLASS = DummyPastKeyValuesGenerator
+    REQUIRED_CONFIG_FIELDS = ("vocab_size", "num_hidden_layers", "num_attention_heads", "hidden_size")
+
+    def __init__(self, config: PretrainedConfig, task: str | None = None, **kwargs: Any) -> None:
+        if kwargs.get("use_past") and not HAS_OPTIMUM_ONNX:
+            raise ImportError(
+                "TextGenerationWithPastExportConfig(use_past=True) needs optimum-onnx (pip install optimum-onnx, "
+                "which requires transformers < 4.58) for its cache handling; hfdl's own exporter exports decoders "
+                "without cache (TextGenerationExportConfig)."
+            )
+        if kwargs.get("use_past") and kwargs.get("output_hidden_states"):
+            raise ValueError("Export the hidden states without the cache (use_past=False).")
+        super().__init__(config, task=task, **kwargs)
+        # OnnxConfigWithPast's merged-decoder state (its __init__ sets it too; the stand-in base has none).
+        self.is_merged = False
+        self.use_cache_branch = None
+
+    @property
+    def inputs(self) -> dict[str, dict[int, str]]:
+        inputs = super().inputs
+        if self.use_past_in_inputs:
+            inputs["attention_mask"] = {0: "batch_size", 1: "past_sequence_length + sequence_length"}
+            self.add_past_key_values(inputs, direction="inputs")
+        return inputs
+
+    @property
+    def outputs(self) -> dict[str, dict[int, str]]:
+        outputs = super().outputs
+        if self.use_past:
+            self.add_past_key_values(outputs, direction="outputs")
+        return outputs
+
+    def generate_dummy_inputs(self, framework: str = "pt", **input_shapes: Any) -> dict[str, Any]:
+        # The dummy cache is as long as the dummy tokens (optimum's default: 16 + 16); a learned position table
+        # must hold both, so the length is capped at half the table.
+        limit = getattr(self._config, "max_position_embeddings", None)
+        if self.use_past_in_inputs and limit:
+            length = input_shapes.get("sequence_length", DEFAULT_DUMMY_SHAPES["sequence_length"])
+            input_shapes["sequence_length"] = max(1, min(length, limit // 2))
+        return super().generate_dummy_inputs(framework=framework, **input_shapes)
+
+
 #: Class name -> export config class: what a ``TaskSpec.export_config`` may name.
 EXPORT_CONFIG_CLASSES: dict[str, type[HfdlExportConfig]] = {
     config_class.__name__: config_class
@@ -316,6 +402,7 @@ EXPORT_CONFIG_CLASSES: dict[str, type[HfdlExportConfig]] = {
         FillMaskExportConfig,
         TokenClassificationExportConfig,
         TextGenerationExportConfig,
+        TextGenerationWithPastExportConfig,
     )
 }
 
@@ -384,7 +471,9 @@ def register_with_optimum_tasks_manager(
 
     Args:
         model_type: The checkpoint's ``model_type`` (``hfdl-lenet5``).
-        task: Its task as optimum names it (optimum calls ``image-feature-extraction`` ``feature-extraction``).
+        task: Its task as optimum names it (optimum calls ``image-feature-extraction`` ``feature-extraction``);
+            ``text-generation-with-past`` with ``TextGenerationWithPastExportConfig`` exports a decoder with cache
+            (optimum then rebuilds the config from its class, so the class's default inputs are used).
         export_config: The export config class name, from the head's task spec.
         inputs: The head's inputs and dynamic axes, from its task spec (default: the class's).
 
@@ -400,5 +489,11 @@ def register_with_optimum_tasks_manager(
 
     if export_config not in EXPORT_CONFIG_CLASSES:
         raise ValueError(f"No export config named {export_config!r}; known: {', '.join(EXPORT_CONFIG_CLASSES)}.")
-    constructor = functools.partial(EXPORT_CONFIG_CLASSES[export_config], inputs=inputs)
+    config_class = EXPORT_CONFIG_CLASSES[export_config]
+    if inputs is None:
+        constructor = config_class
+    else:
+        constructor = functools.partial(config_class, inputs=inputs)
+        # optimum reads the class attribute off the constructor to accept a "-with-past" task.
+        constructor.SUPPORTS_PAST = config_class.SUPPORTS_PAST
     TasksManager.create_register("onnx", overwrite_existing=True)(model_type, task)(constructor)

@@ -5,8 +5,14 @@ Why not Optimum's ``main_export``: it lives in optimum-onnx, which pins ``transf
 transformers 5. The head's :class:`~hfdl.specs.TaskSpec` (found through the registry) names its export config and
 gives its inputs with their dynamic axes; the config generates the dummy inputs and names the outputs; torch's
 dynamo exporter (``torch.export`` underneath) writes the graph; onnxruntime then runs it next to PyTorch on inputs
-of *other* sizes than the export's (another batch size, another sequence length for text), which proves the
-dynamic axes really are dynamic. Nothing reaches ``output_dir`` until that check passed.
+of *other* sizes than the export's (another batch size, another sequence length for text, with a mask that mixes
+unpadded, right-padded and left-padded rows), which proves the dynamic axes really are dynamic and the padding
+mask really reaches the graph. Nothing reaches ``output_dir`` until that check passed.
+
+Text models build their full attention mask whenever they are traced (``hfdl_attention.is_tracing``), so one graph
+serves padded and unpadded batches; decoders are exported without key/value cache (``use_cache=False`` from the
+export config's ``values_override``), and :class:`~hfdl.export.ORTModelForCausalLM` generates by re-running the
+whole sequence. A graph with a cache comes from Optimum's exporter (``TextGenerationWithPastExportConfig``).
 
 The models' input checks (``check_float_tensor``) need no ``torch._check``: they test ``dim()`` and the static
 dimensions, which stay static under ``torch.export``; the symbolic batch dimension is never compared. The checks
@@ -77,21 +83,24 @@ class OnnxExportResult:
 class _ExportWrapper(nn.Module):
     """Calls the model by input name and returns a flat tuple in the export config's output order.
 
+    ``overrides`` are the export config's ``values_override`` passed as call arguments (``output_hidden_states``,
+    and ``use_cache=False`` for a decoder without cache, so no key/value cache is built while tracing).
+
     ``hidden_states.3`` selects ``outputs.hidden_states[3]``: the ``name.index`` scheme optimum uses for a
     flattened tuple, so both exporters produce graphs with the same output names.
     """
 
-    def __init__(self, model: PreTrainedModel, input_names: list[str], output_names: list[str], hidden: bool) -> None:
+    def __init__(
+        self, model: PreTrainedModel, input_names: list[str], output_names: list[str], overrides: dict[str, object]
+    ) -> None:
         super().__init__()
         self.model = model
         self.input_names = input_names
         self.output_names = output_names
-        self.output_hidden_states = hidden
+        self.overrides = overrides
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.model(
-            **dict(zip(self.input_names, inputs)), output_hidden_states=self.output_hidden_states, return_dict=True
-        )
+        outputs = self.model(**dict(zip(self.input_names, inputs)), **self.overrides, return_dict=True)
         return tuple(select_output(outputs, name) for name in self.output_names)
 
 
@@ -261,7 +270,7 @@ def _export_graph(model: PreTrainedModel, export_config: HfdlExportConfig, path:
     """Trace the model on dummy inputs with torch's dynamo exporter and write one self-contained ``.onnx`` file."""
     input_names = list(export_config.inputs)
     output_names = list(export_config.outputs)
-    wrapper = _ExportWrapper(model, input_names, output_names, export_config.output_hidden_states).eval()
+    wrapper = _ExportWrapper(model, input_names, output_names, _call_overrides(export_config)).eval()
     dummy_inputs = _generate_inputs(export_config, EXPORT_SHAPES, seed=0, device=model.device)
     # One Dim per axis name, shared by the inputs that carry it (input_ids and attention_mask have one sequence
     # length). The wrapper takes `*inputs`, which torch.export sees as one tuple argument, hence the extra nesting.
@@ -313,9 +322,13 @@ def validate_onnx_model(
             f"{list(export_config.inputs)} and {list(export_config.outputs)}."
         )
     inputs = _generate_inputs(export_config, shapes or VALIDATION_SHAPES, seed=1, device=model.device)
+    if "attention_mask" in inputs:
+        inputs["attention_mask"] = mixed_padding_mask(inputs["attention_mask"])
     described = ", ".join(f"{name} of shape {tuple(value.shape)}" for name, value in inputs.items())
+    if "attention_mask" in inputs:
+        described += " (rows unpadded, right- and left-padded)"
     with torch.inference_mode():
-        reference = model(**inputs, output_hidden_states=export_config.output_hidden_states, return_dict=True)
+        reference = model(**inputs, **_call_overrides(export_config), return_dict=True)
     onnx_outputs = run_session(session, {name: tensor.cpu().numpy() for name, tensor in inputs.items()})
     max_abs_diff = {}
     for name, onnx_value in zip(graph_outputs, onnx_outputs):
@@ -333,6 +346,28 @@ def validate_onnx_model(
             )
         max_abs_diff[name] = diff
     return max_abs_diff
+
+
+def mixed_padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """A validation mask whose rows cycle through no padding, right padding and left padding.
+
+    optimum's generator pads every row alike; a graph must also handle a batch that mixes padded and unpadded rows,
+    and left padding (a batch being generated), where some queries see no real key at all.
+    """
+    batch_size, length = attention_mask.shape
+    mask = torch.ones_like(attention_mask)
+    for row in range(batch_size):
+        padding = 1 + (row * 3) % max(length - 1, 1)  # 1 .. length - 1 padded positions, varying by row
+        if row % 3 == 1:
+            mask[row, length - padding :] = 0
+        elif row % 3 == 2:
+            mask[row, :padding] = 0
+    return mask
+
+
+def _call_overrides(export_config: HfdlExportConfig) -> dict[str, object]:
+    """The config values the export forces (``values_override``), as arguments of the model's call."""
+    return dict(export_config.values_override or {})
 
 
 def run_session(session: onnxruntime.InferenceSession, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

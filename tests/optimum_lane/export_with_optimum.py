@@ -15,6 +15,9 @@ runs in its own venv where hfdl is *not* installed, which is the point: it prove
      only logs).
 
 Each ORT model is then compared with the remote-code PyTorch model on a batch of another size than the export's.
+Causal language models are exported a third way, with their key/value cache (``text-generation-with-past``,
+``TextGenerationWithPastExportConfig``), both through the registration and through ``main_export``; optimum's
+``ORTModelForCausalLM.generate`` then decodes greedily over that cache and must give PyTorch's tokens.
 
 The test writes a JSON manifest of heads (folder, task, Auto class, export config name and inputs from hfdl's task
 specs, inputs to compare on); this script writes a JSON report. All heads run in ONE process: the lane's cost is
@@ -105,9 +108,12 @@ def check_head(configs: ModuleType, head: dict, output_root: Path) -> dict:
     with torch.inference_mode():
         expected = reference(**feeds)[main_output]
 
+    # Causal LMs: these two exports are the graphs without cache (optimum defaults to its cache for them).
+    cache_kwargs = {"use_cache": False} if task == "text-generation" else {}
+
     # 1. Optimum's one-line path: only the TasksManager registration tells it how to export this model type.
     configs.register_with_optimum_tasks_manager(config.model_type, task, head["export_config"], inputs)
-    ort_model = ort_class.from_pretrained(model_dir, export=True, trust_remote_code=True)
+    ort_model = ort_class.from_pretrained(model_dir, export=True, trust_remote_code=True, **cache_kwargs)
     result["registered_export"] = {
         "ort_class": ort_class.__name__,
         "onnx_inputs": {node.name: [str(dim) for dim in node.shape] for node in ort_model.model.get_inputs()},
@@ -148,14 +154,82 @@ def check_head(configs: ModuleType, head: dict, output_root: Path) -> dict:
         input_shapes={"batch_size": VALIDATION_BATCH_SIZE},
         use_subprocess=False,
     )
-    hidden_ort_model = ort_class.from_pretrained(output_dir, trust_remote_code=True)
+    hidden_ort_model = ort_class.from_pretrained(output_dir, trust_remote_code=True, **cache_kwargs)
     result["main_export"] = {
         "onnx_outputs": [node.name for node in hidden_ort_model.model.get_outputs()],
         "validate_model_outputs": "passed",
         "max_abs_diff": max_abs_diff(hidden_ort_model(**feeds)[main_output], expected),
     }
     result["atol"] = float(hidden_config.ATOL_FOR_VALIDATION)
+    if task == "text-generation":
+        result["with_past"] = check_generation_with_past(configs, head, reference, output_root)
     return result
+
+
+def check_generation_with_past(configs: ModuleType, head: dict, reference: torch.nn.Module, output_root: Path) -> dict:
+    """Export the decoder with its key/value cache both ways and compare optimum's greedy ``generate`` with PyTorch's.
+
+    3. ``text-generation-with-past`` registered with ``TextGenerationWithPastExportConfig``, then
+       ``ORTModelForCausalLM.from_pretrained(checkpoint, export=True, use_cache=True)``;
+    4. ``main_export(task="text-generation-with-past", custom_onnx_configs=...)`` with that config built with
+       ``use_past=True, use_past_in_inputs=True``, checked by ``validate_model_outputs`` (logits and every
+       ``present.<i>.key``/``.value``).
+    """
+    from optimum.exporters.onnx import main_export, validate_model_outputs
+    from optimum.onnxruntime import ORTModelForCausalLM
+
+    model_dir, config = Path(head["model_dir"]), reference.config
+    prompt = {name: torch.tensor(value) for name, value in head["generate"]["prompt"].items()}
+    max_new_tokens = head["generate"]["max_new_tokens"]
+    generate_kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False, "pad_token_id": 0}
+    with torch.inference_mode():
+        expected = reference.generate(**prompt, **generate_kwargs, use_cache=True)
+
+    report = {"pytorch_tokens": expected.tolist()}
+    configs.register_with_optimum_tasks_manager(
+        config.model_type, "text-generation-with-past", "TextGenerationWithPastExportConfig"
+    )
+    registered = ORTModelForCausalLM.from_pretrained(model_dir, export=True, trust_remote_code=True, use_cache=True)
+    report["registered"] = describe_generation(registered, prompt, generate_kwargs)
+
+    past_config = configs.get_export_config(
+        config, "TextGenerationWithPastExportConfig", task="text-generation", use_past=True, use_past_in_inputs=True
+    )
+    output_dir = output_root / f"{head['name']}-with-past"
+    main_export(
+        str(model_dir),
+        output=str(output_dir),
+        task="text-generation-with-past",
+        opset=past_config.DEFAULT_ONNX_OPSET,
+        custom_onnx_configs={"model": past_config},
+        trust_remote_code=True,
+        do_validation=False,
+        library_name="transformers",
+    )
+    reference.config.use_cache = True
+    validate_model_outputs(
+        config=past_config,
+        reference_model=reference,
+        onnx_model=output_dir / "model.onnx",
+        onnx_named_outputs=list(past_config.outputs),
+        atol=past_config.ATOL_FOR_VALIDATION,
+        input_shapes={"batch_size": VALIDATION_BATCH_SIZE, "sequence_length": 5},
+        use_subprocess=False,
+    )
+    report["validate_model_outputs"] = "passed"
+    exported = ORTModelForCausalLM.from_pretrained(output_dir, trust_remote_code=True, use_cache=True)
+    report["main_export"] = describe_generation(exported, prompt, generate_kwargs)
+    return report
+
+
+def describe_generation(ort_model: object, prompt: dict[str, torch.Tensor], generate_kwargs: dict) -> dict:
+    """The graph's cache inputs/outputs and the tokens of ``ort_model.generate`` (greedy)."""
+    return {
+        "onnx_inputs": [node.name for node in ort_model.model.get_inputs()],
+        "onnx_outputs": [node.name for node in ort_model.model.get_outputs()],
+        "can_use_cache": bool(ort_model.can_use_cache),
+        "tokens": ort_model.generate(**prompt, **generate_kwargs).tolist(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
