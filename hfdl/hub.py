@@ -93,9 +93,17 @@ def model_card(model: PreTrainedModel, card_data: dict[str, Any] | None = None) 
     body += ["## Use", "", "```python"]
     if task.auto_class is not None:
         auto_class = task.auto_class.__name__
+        if task.processor == "tokenizer":
+            # The tokenizer reads the model's config first, which names remote code: without the flag, transformers
+            # stops to ask "Do you wish to run the custom code?" where hfdl is not installed.
+            body += [
+                f"from transformers import AutoTokenizer, {auto_class}",
+                "",
+                f'tokenizer = AutoTokenizer.from_pretrained("{model_name}", trust_remote_code=True)',
+            ]
+        else:
+            body += [f"from transformers import {auto_class}", ""]
         body += [
-            f"from transformers import {auto_class}",
-            "",
             f'model = {auto_class}.from_pretrained("{model_name}", trust_remote_code=True)',
             "```",
             "",

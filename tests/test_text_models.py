@@ -322,3 +322,12 @@ def test_char_gpt_preset_takes_the_nanogpt_vocabulary():
     ids = tokenizer(text[:64], return_tensors="pt")["input_ids"]
     assert ids.shape == (1, 64)
     assert model(ids, labels=ids).loss.item() == pytest.approx(math.log(65), rel=0.05)  # untrained: uniform
+
+
+def test_model_card_of_a_text_head_shows_how_to_load_its_tokenizer():
+    from hfdl.hub import model_card
+
+    card = str(model_card(bert("fill-mask"), {"model_name": "org/bert-mlm"}))
+    assert 'AutoTokenizer.from_pretrained("org/bert-mlm", trust_remote_code=True)' in card
+    assert 'AutoModelForMaskedLM.from_pretrained("org/bert-mlm", trust_remote_code=True)' in card
+    assert "pipeline_tag: fill-mask" in card
