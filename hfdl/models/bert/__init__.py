@@ -69,6 +69,7 @@ ARCHITECTURE = ArchitectureSpec(
         "attention_dropout": 0.0,
         "num_labels": 3,
     },
+    spaces=("attention-explorer",),
 )
 
 __all__ = [

@@ -57,6 +57,7 @@ ARCHITECTURE = ArchitectureSpec(
         "hidden_dropout": 0.0,
         "attention_dropout": 0.0,
     },
+    spaces=("text-generator", "attention-explorer"),
 )
 
 __all__ = ["ARCHITECTURE", "GPTConfig", "GPTForCausalLM", "GPTModel", "GPTPreTrainedModel"]
