@@ -331,3 +331,15 @@ def test_model_card_of_a_text_head_shows_how_to_load_its_tokenizer():
     assert 'AutoTokenizer.from_pretrained("org/bert-mlm", trust_remote_code=True)' in card
     assert 'AutoModelForMaskedLM.from_pretrained("org/bert-mlm", trust_remote_code=True)' in card
     assert "pipeline_tag: fill-mask" in card
+
+
+def test_readme_text_quickstart_runs_as_written(tmp_path, monkeypatch):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## The transformer family, text") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    assert (tmp_path / "my-char-gpt" / "tokenizer.json").exists()
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "my-char-gpt").config.model_type == "hfdl-gpt"
