@@ -1051,8 +1051,539 @@ def cnns() -> nbformat.NotebookNode:
     return notebook
 
 
+def transformers_text() -> nbformat.NotebookNode:
+    """Course chapter 9: attention by hand, positions, masks, a masked-LM encoder and a char GPT, attention maps."""
+    cells = [
+        md(
+            """
+            # Transformers for text with hfdl (chapter 9)
+
+            This notebook opens up the transformer of chapter 9 with the `hfdl` library and then trains two tiny ones:
+
+            1. **Self-attention by hand** from a layer's own weights, equal to the hfdl module.
+            2. **Multi-head shapes**: (batch, heads, length, head_dim), step by step.
+            3. **Positions**: the sinusoidal table, and why rotary scores depend only on distance.
+            4. **Masks**: padding and causal masks, and why padding does not change a sentence's outputs.
+            5. **Masked language modelling**: a 4-layer BERT-style encoder (`bert-course`) trained on movie-review
+               sentences with a WordPiece tokenizer, then queried through `pipeline("fill-mask")`.
+            6. **Sampling temperature** with a character-level GPT (`gpt-char`) trained on tiny-shakespeare.
+            7. **Attention maps** of both trained models.
+
+            Data: the MR movie-review sentences (Pang & Lee, 2005) and tiny-shakespeare, read from `../shared/data`
+            (on the Hub: `datasets.load_dataset("cornell-movie-review-data/rotten_tomatoes")` and
+            `karpathy/tiny_shakespeare`). Everything runs offline in about two minutes on two CPU cores; the two
+            trainings take most of it and are far too short for good models -- they are here to show what training
+            changes, not to reach the paper's numbers. Every random draw is seeded, so a rerun prints the same numbers.
+            """
+        ),
+        code(
+            """
+            import warnings
+
+            # tqdm's notice that ipywidgets is missing (progress bars then print as text); set before the imports.
+            warnings.filterwarnings("ignore", message="IProgress not found")
+
+            import math
+            import time
+            from pathlib import Path
+
+            import matplotlib.pyplot as plt
+            import numpy as np
+            import torch
+            import torch.nn.functional as F
+            import transformers
+            from torch.utils.data import DataLoader
+            from transformers import DataCollatorForLanguageModeling, pipeline
+
+            import hfdl
+            from hfdl.layers.hfdl_attention import apply_rotary, make_attention_mask, rotary_cos_sin, sinusoidal_embeddings
+            from hfdl.tokenization import train_tokenizer
+
+            # Tiny models on a CPU: one thread is faster than several (whose synchronisation costs more than the work
+            # they share), and the numbers then do not depend on how many cores the machine has.
+            torch.set_num_threads(1)
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
+            DATA = Path("../../shared/data")  # `../shared/data` seen from the repository root; this runs in notebooks/
+            print(f"hfdl {hfdl.__version__}, torch {torch.__version__}, transformers {transformers.__version__}")
+            """
+        ),
+        md(
+            """
+            ## 1. Self-attention by hand
+
+            Each token's vector $x_i$ is projected to a query $q_i$, a key $k_i$ and a value $v_i$. The output for
+            token $i$ is an average of all values, weighted by how well $q_i$ matches each key:
+
+            $$\\mathrm{Attention}(Q, K, V) = \\mathrm{softmax}\\!\\left(\\frac{QK^\\top}{\\sqrt{d}}\\right) V$$
+
+            The $\\sqrt{d}$ keeps the scores' spread independent of the head size $d$, so the softmax does not
+            saturate in wide heads. hfdl's `MultiHeadSelfAttention` computes Q, K and V with **one** fused linear
+            layer, `qkv`, whose weight rows are $[W_Q; W_K; W_V]$: one matrix product instead of three. Below, the
+            first attention layer of a freshly initialised `bert-course` encoder (4 layers, width 128, 4 heads) is
+            recomputed from its own weights with nothing but matrix products and a softmax.
+            """
+        ),
+        code(
+            """
+            torch.manual_seed(0)
+            encoder = hfdl.create_model("bert-course", task="feature-extraction").eval()
+            attention = encoder.layers[0].attention
+            hidden = encoder.config.hidden_size
+            heads, head_dim = attention.num_heads, attention.head_dim
+            x = torch.randn(2, 6, hidden)  # a batch of 2 "sentences" of 6 token vectors
+
+
+            def split_heads(t):
+                # (batch, length, hidden) -> (batch, heads, length, head_dim): each head sees its own slice of features
+                return t.view(t.shape[0], t.shape[1], heads, head_dim).transpose(1, 2)
+
+
+            with torch.no_grad():
+                module_output, module_weights = attention(x, output_attentions=True)  # computes the weights explicitly
+                fused_output, _ = attention(x)  # the default path: PyTorch's fused scaled_dot_product_attention
+
+                q, k, v = F.linear(x, attention.qkv.weight, attention.qkv.bias).split(hidden, dim=-1)
+                q, k, v = split_heads(q), split_heads(k), split_heads(v)
+                weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(head_dim), dim=-1)
+                context = (weights @ v).transpose(1, 2).reshape(x.shape)  # heads side by side again
+                by_hand = attention.out(context)  # the output projection mixes the heads
+
+            eager_difference = (by_hand - module_output).abs().max().item()
+            fused_difference = (by_hand - fused_output).abs().max().item()
+            weight_difference = (weights - module_weights).abs().max().item()
+            print(
+                f"max abs difference to the module: outputs {eager_difference:.1e} (explicit path), "
+                f"{fused_difference:.1e} (fused kernel); attention weights {weight_difference:.1e}"
+            )
+            print("each row of weights sums to 1:", torch.allclose(weights.sum(-1), torch.ones(2, heads, 6)))
+            """
+        ),
+        md(
+            """
+            Asked for its weights (`output_attentions=True`), the module runs exactly these operations, hence the
+            zeros; by default it calls PyTorch's fused `scaled_dot_product_attention` instead, which never stores
+            the (length x length) weights and agrees up to float32 rounding.
+
+            ## 2. Multi-head shapes
+
+            With `hidden_size=128` and 4 heads, each head works in a 32-dimensional subspace. The heads are not
+            separate layers: they are a reshape. The fused projection gives 3 x 128 features per token; viewing them
+            as (3, heads, head_dim) and moving the head axis in front of the length axis lets one batched matrix
+            product compute every head's (length x length) score matrix at once.
+            """
+        ),
+        code(
+            """
+            with torch.no_grad():
+                qkv = attention.qkv(x)
+            steps = [
+                ("tokens x", x),
+                ("qkv(x)", qkv),
+                ("view (B, L, 3, H, d)", qkv.view(2, 6, 3, heads, head_dim)),
+                ("query per head (B, H, L, d)", q),
+                ("scores Q K^T (B, H, L, L)", q @ k.transpose(-2, -1)),
+                ("weights @ V (B, H, L, d)", weights @ v),
+                ("heads merged (B, L, H*d)", context),
+                ("out(...) (B, L, hidden)", by_hand),
+            ]
+            for name, tensor in steps:
+                print(f"{name:<28} {tuple(tensor.shape)}")
+            parameters = sum(p.numel() for p in attention.parameters())
+            print(f"attention parameters: qkv {tuple(attention.qkv.weight.shape)} + out {tuple(attention.out.weight.shape)}"
+                  f" + biases = {parameters:,} (4 x 128^2 + 4 x 128), whatever the number of heads")
+            """
+        ),
+        md(
+            """
+            ## 3. Positions
+
+            Attention by itself is blind to order: permute the tokens and the outputs are permuted the same way.
+            Position has to be injected.
+
+            **Sinusoidal** (Vaswani et al., 2017): add to each token the vector $PE_{p,2i} = \\sin(p / 10000^{2i/d})$,
+            $PE_{p,2i+1} = \\cos(p / 10000^{2i/d})$. Each pair of dimensions is a clock turning at its own speed:
+            the first pairs turn fast (fine position), the last ones slowly (coarse position), as the table shows.
+            """
+        ),
+        code(
+            """
+            positions = torch.arange(64)[None]  # (1, 64)
+            table = sinusoidal_embeddings(positions, hidden)[0]  # (64, 128)
+            print("table:", tuple(table.shape), "values in", (round(table.min().item(), 3), round(table.max().item(), 3)))
+
+            fig, (left, right) = plt.subplots(1, 2, figsize=(9, 2.8))
+            # 11 colour levels: enough to read the stripes, and a figure small enough to commit.
+            levels = plt.get_cmap("RdBu", 11)
+            image = left.imshow(table.T, aspect="auto", cmap=levels, vmin=-1, vmax=1, interpolation="nearest")
+            left.set(xlabel="position p", ylabel="dimension", title="sinusoidal position table (transposed)")
+            fig.colorbar(image, ax=left)
+            for dim in (4, 20, 60):
+                right.plot(table[:, dim], label=f"dim {dim}")
+            right.set(xlabel="position p", title="a few dimensions")
+            right.legend(fontsize=8, loc="lower left")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            **Rotary** (Su et al., 2021; LLaMA and most recent decoders): instead of adding anything, rotate each
+            pair of dimensions of the query and the key by an angle proportional to the token's position. A rotation
+            by $m\\theta$ of $q$ and by $n\\theta$ of $k$ leaves the dot product depending on $(n - m)\\theta$ only:
+            the score sees **how far apart** two tokens are, not where they are. Below, one fixed query and one
+            fixed key, placed at different positions (`position_embedding_type="rotary"` in any hfdl text config
+            does this in every layer).
+            """
+        ),
+        code(
+            """
+            torch.manual_seed(0)
+            query_vector, key_vector = torch.randn(head_dim), torch.randn(head_dim)
+
+
+            def rotary_score(query_position, key_position):
+                pos = torch.tensor([[query_position, key_position]])
+                cos, sin = rotary_cos_sin(pos, head_dim, base=10000.0)  # (1, 1, 2, head_dim)
+                both = torch.stack([query_vector, key_vector])[None, None]  # (1, 1, 2, head_dim)
+                rotated = apply_rotary(both, cos, sin)[0, 0]
+                return (rotated[0] @ rotated[1]).item()
+
+
+            print(f"no rotation: q.k = {(query_vector @ key_vector).item():.4f}")
+            for distance in (0, 3, 10):
+                scores = [rotary_score(m, m + distance) for m in (0, 5, 20, 50)]
+                print(f"key {distance:>2} after the query, query at 0, 5, 20, 50:", ", ".join(f"{s:.4f}" for s in scores))
+            """
+        ),
+        md(
+            """
+            Each row is constant (up to float32 rounding): same distance, same score, wherever the pair sits. Across
+            rows the score changes with the distance.
+
+            ## 4. Masks
+
+            Two masks decide which keys each query may attend to (hfdl builds them once per forward with
+            `make_attention_mask`; `True` = may attend):
+
+            * the **padding mask** hides the `[PAD]` tokens that make sentences of different lengths fit in one
+              batch (from the tokenizer's `attention_mask`);
+            * the **causal mask** of a decoder (GPT) hides the future: token $i$ sees tokens $0..i$ only, so a model
+              trained to predict token $i+1$ cannot peek at it.
+
+            Hidden scores are set to the most negative float before the softmax, so their weight is exactly 0.
+            """
+        ),
+        code(
+            """
+            padding = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]])  # row 0: 5 tokens + 3 [PAD]
+            padding_mask, _ = make_attention_mask(padding, query_length=8, past_length=0, causal=False, device="cpu")
+            both_mask, _ = make_attention_mask(padding, query_length=8, past_length=0, causal=True, device="cpu")
+            print("padding mask (batch, 1, 1, keys):", tuple(padding_mask.shape), "-- the same for every query")
+            print("causal + padding (batch, 1, queries, keys):", tuple(both_mask.shape))
+            # Without padding a causal model gets no mask tensor at all, only is_causal=True: PyTorch's fused kernel
+            # then skips the future keys itself, which is faster than reading a mask.
+            print("causal, no padding:", make_attention_mask(None, query_length=8, past_length=0, causal=True, device="cpu"))
+            causal_mask = torch.ones(8, 8, dtype=torch.bool).tril()
+
+            fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+            for axis, mask, title in zip(
+                axes,
+                (padding_mask[0, 0].expand(8, 8), causal_mask, both_mask[0, 0]),
+                ("padding (row 0)", "causal", "causal + padding (row 0)"),
+            ):
+                axis.imshow(mask, cmap="Greens", vmin=0, vmax=1)
+                axis.set(title=title, xlabel="key", ylabel="query")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            The padding mask hides the padded *keys* (columns 5-7). The padded *queries* (rows 5-7) still get an
+            output, but it belongs to a `[PAD]` token and nothing reads it. So a sentence padded inside a batch must
+            give exactly the outputs it gives alone; checked below with the (untrained) encoder of section 1.
+            """
+        ),
+        code(
+            """
+            torch.manual_seed(1)
+            ids = torch.randint(5, encoder.config.vocab_size, (2, 8))
+            ids[0, 5:] = encoder.config.pad_token_id
+            with torch.no_grad():
+                batched = encoder(input_ids=ids, attention_mask=padding).last_hidden_state
+                alone = encoder(input_ids=ids[:1, :5]).last_hidden_state
+                unmasked = encoder(input_ids=ids[:1]).last_hidden_state  # the [PAD] tokens attended to
+            print(f"padded row vs alone, max abs difference: {(batched[0, :5] - alone[0]).abs().max().item():.1e}")
+            print(f"without the padding mask: {(unmasked[0, :5] - alone[0]).abs().max().item():.3f}")
+            """
+        ),
+        md(
+            """
+            ## 5. Masked language modelling (BERT)
+
+            BERT learns from raw text by filling in blanks: pick some tokens, replace most of them by `[MASK]` (80 %;
+            10 % by a random token, 10 % unchanged, so the model cannot rely on seeing `[MASK]`), and train the
+            encoder to predict the originals from **both** sides of the context. `DataCollatorForLanguageModeling`
+            does the picking per batch and sets `labels` to -100 (ignored) everywhere else.
+
+            The corpus: the 10,662 MR movie-review sentences (lower-cased, latin-1). First a WordPiece tokenizer with
+            a 1,000-token vocabulary (`bert-course`'s size): frequent words stay whole, rarer ones split into pieces
+            marked `##`.
+            """
+        ),
+        code(
+            """
+            sentences = []
+            for name in ("rt-polarity.pos", "rt-polarity.neg"):
+                text = (DATA / "rt-polarity" / name).read_text(encoding="latin-1")
+                sentences += [line.strip() for line in text.split("\\n") if line.strip()]
+            wordpiece = train_tokenizer(sentences, kind="wordpiece", vocab_size=1000, model_max_length=128)
+            print(f"{len(sentences):,} sentences; vocabulary: {len(wordpiece):,} tokens")
+            print(sentences[3])
+            print(wordpiece.tokenize(sentences[3]))
+            """
+        ),
+        md(
+            """
+            The training is kept to about a minute, which calls for two choices that a real run would not need:
+
+            * sentences are cut to 16 tokens and batched 128 at a time, which is cheap per step;
+            * 40 % of the tokens are masked instead of BERT's 15 %: with so few steps, more targets per batch means
+              more signal, and Wettig et al. (2023, *Should You Mask 15% in Masked Language Modeling?*) found 40 %
+              works as well or better.
+
+            A masked LM first learns the unigram distribution (predict `the`, `,` or `.` everywhere: a loss near
+            the unigram entropy) and only then starts to use the context; the loss below is leaving that plateau.
+            """
+        ),
+        code(
+            """
+            torch.manual_seed(0)
+            mlm_model = hfdl.create_model("bert-course", task="fill-mask", vocab_size=len(wordpiece))
+            encoded = wordpiece(sentences, truncation=True, max_length=16)["input_ids"]
+            collator = DataCollatorForLanguageModeling(wordpiece, mlm_probability=0.4)
+            loader = DataLoader(
+                [{"input_ids": ids} for ids in encoded],
+                batch_size=128,
+                shuffle=True,
+                collate_fn=collator,
+                generator=torch.Generator().manual_seed(0),
+            )
+            counts = torch.bincount(torch.tensor([i for ids in encoded for i in ids[1:-1]]), minlength=len(wordpiece))
+            unigram = counts[counts > 0] / counts.sum()
+            print(f"{mlm_model.num_parameters():,} parameters; unigram entropy of the corpus: "
+                  f"{-(unigram * unigram.log()).sum().item():.2f} nats")
+
+            steps = 350
+            optimizer = torch.optim.AdamW(mlm_model.parameters(), lr=2e-3, weight_decay=0.01)
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+            mlm_model.train()
+            start, step, losses = time.perf_counter(), 0, []
+            while step < steps:
+                for batch in loader:
+                    loss = mlm_model(**batch).loss
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    schedule.step()
+                    losses.append(loss.item())
+                    step += 1
+                    if step % 50 == 0:
+                        print(f"step {step:>3}: masked-token loss {np.mean(losses[-50:]):.3f}")
+                    if step == steps:
+                        break
+            mlm_model.eval()
+            print(f"trained in {time.perf_counter() - start:.0f} s")
+            """
+        ),
+        md(
+            """
+            The trained model plugs into `transformers.pipeline` like any Hub model: the pipeline tokenizes, finds
+            the `[MASK]`, runs the model and ranks the vocabulary by probability.
+            """
+        ),
+        code(
+            """
+            fill_mask = pipeline("fill-mask", model=mlm_model, tokenizer=wordpiece)
+            probes = [
+                "the movie is [MASK] .",
+                "one of the best [MASK] of the year .",
+                "the acting is good , but the [MASK] is a mess .",
+                "a [MASK] and moving story .",
+            ]
+            for sentence in probes:
+                guesses = fill_mask(sentence, top_k=3)
+                print(f"{sentence:<48}", "  ".join(f"{g['token_str']!r} {g['score']:.3f}" for g in guesses))
+            """
+        ),
+        md(
+            """
+            After about a minute the model has only started to leave the unigram plateau: its guesses are mostly
+            the corpus's most frequent tokens (`.`, `a`, `the`), or its favourite nouns (`film`, `movie`) where the
+            context calls for a noun.
+            The same loop run for days on billions of words (and 15 % masking over 512-token texts) is how BERT was
+            pre-trained; `hfdl.create_model("bert-base")` is that model's layout.
+
+            ## 6. Sampling temperature (a character-level GPT)
+
+            A decoder predicts a distribution over the next token; *generation* keeps drawing from it. The
+            **temperature** $T$ divides the logits before the softmax: $p_i \\propto \\exp(z_i / T)$. $T < 1$
+            sharpens the distribution (safer, more repetitive text), $T > 1$ flattens it (more varied, more
+            mistakes), and $T \\to 0$ is greedy decoding (always the most likely token).
+
+            The model: `gpt-char` (nanoGPT's CPU configuration: 4 layers, 4 heads, width 128, context 64) with a
+            65-character tokenizer trained on tiny-shakespeare, trained for about 30 s on random 64-character windows.
+            """
+        ),
+        code(
+            """
+            shakespeare_path = DATA / "tinyshakespeare" / "input.txt"
+            chars = train_tokenizer(files=[shakespeare_path], kind="char")
+            corpus = torch.tensor(chars(shakespeare_path.read_text(encoding="utf-8"))["input_ids"])
+            first_characters = "".join(chars.convert_ids_to_tokens(list(range(20))))
+            print(f"{len(corpus):,} characters, vocabulary of {len(chars)}: {first_characters!r} ...")
+
+            torch.manual_seed(0)
+            gpt = hfdl.create_model("gpt-char", task="text-generation", vocab_size=len(chars))
+            context = gpt.config.max_position_embeddings
+            print(f"{gpt.num_parameters():,} parameters; uniform guessing: loss {math.log(len(chars)):.3f}")
+
+            optimizer = torch.optim.AdamW(gpt.parameters(), lr=2e-3, betas=(0.9, 0.99), weight_decay=0.1)
+            windows = torch.Generator().manual_seed(0)
+            gpt.train()
+            start, losses = time.perf_counter(), []
+            for step in range(1, 301):
+                offsets = torch.randint(0, len(corpus) - context, (32,), generator=windows)
+                batch = torch.stack([corpus[o : o + context] for o in offsets])
+                loss = gpt(input_ids=batch, labels=batch).loss  # labels are shifted inside: predict the next character
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                losses.append(loss.item())
+                if step % 50 == 0:
+                    print(f"step {step:>3}: next-character loss {np.mean(losses[-50:]):.3f}")
+            gpt.eval()
+            print(f"trained in {time.perf_counter() - start:.0f} s")
+            """
+        ),
+        code(
+            """
+            prompt = "ROMEO:\\nI will not th"
+            prompt_ids = chars(prompt, return_tensors="pt")
+            with torch.no_grad():
+                next_logits = gpt(**prompt_ids).logits[0, -1]
+            top = next_logits.topk(12).indices
+
+            fig, axes = plt.subplots(1, 3, figsize=(11, 3), sharey=True)
+            for axis, temperature in zip(axes, (0.5, 1.0, 2.0)):
+                probabilities = torch.softmax(next_logits / temperature, dim=-1)
+                entropy = -(probabilities * probabilities.log()).sum().item()
+                print(f"T = {temperature}: entropy {entropy:.3f} nats, p(most likely) = {probabilities.max().item():.3f}")
+                axis.bar(range(12), probabilities[top])
+                shown = ["space" if c == " " else repr(c)[1:-1] for c in chars.convert_ids_to_tokens(top.tolist())]
+                axis.set_xticks(range(12), shown, fontsize=8)
+                axis.set_title(f"T = {temperature}, entropy {entropy:.2f}")
+            axes[0].set_ylabel(f"p(next char | {prompt[-6:]!r})")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            The same distribution, three temperatures: the ranking never changes, only how much of the probability
+            the favourites get. Now whole samples (each drawn with the same seed), and greedy decoding, which always
+            takes the top character and soon loops.
+            """
+        ),
+        code(
+            """
+            new_tokens = context - prompt_ids["input_ids"].shape[1]  # learned positions: at most `context` in all
+            for temperature in (0.5, 1.0, 2.0, None):
+                torch.manual_seed(0)
+                if temperature is None:
+                    generated = gpt.generate(**prompt_ids, do_sample=False, max_new_tokens=new_tokens)
+                else:
+                    generated = gpt.generate(
+                        **prompt_ids, do_sample=True, temperature=temperature, top_k=0, max_new_tokens=new_tokens
+                    )
+                label = "greedy" if temperature is None else f"T = {temperature}"
+                print(f"--- {label}\\n{chars.decode(generated[0])}\\n")
+            """
+        ),
+        md(
+            """
+            ## 7. Attention maps
+
+            With `output_attentions=True` an hfdl model returns every layer's attention weights, (batch, heads,
+            query, key). Rows are queries, columns the keys they attend to; each row sums to 1. In the encoder, heads
+            of the first layers look at a fixed offset (the bright diagonals next to the main one: the previous or the
+            next token) or park their attention on `[SEP]` and `.`, a common "nothing to do here" pattern of BERT
+            heads (Clark et al., 2019). The decoder's maps are lower-triangular: its causal mask gives the future
+            exactly zero weight.
+            """
+        ),
+        code(
+            """
+            def plot_attention(maps, labels, title):
+                layers, heads_per_layer = len(maps), maps[0].shape[1]
+                fig, axes = plt.subplots(layers, heads_per_layer, figsize=(1.8 * heads_per_layer, 1.8 * layers))
+                for layer in range(layers):
+                    for head in range(heads_per_layer):
+                        axis = axes[layer, head]
+                        axis.imshow(maps[layer][0, head], cmap="viridis", vmin=0, vmax=1)
+                        axis.set_xticks([])
+                        axis.set_yticks([])
+                        if layer == 0:
+                            axis.set_title(f"head {head}", fontsize=9)
+                    axes[layer, 0].set_ylabel(f"layer {layer}", fontsize=9)
+                fig.suptitle(f"{title}\\n{' '.join(labels)}", fontsize=9)
+
+
+            sentence = "the acting is good , but the story is a mess ."
+            inputs = wordpiece(sentence, return_tensors="pt")
+            with torch.no_grad():
+                encoder_maps = mlm_model(**inputs, output_attentions=True).attentions
+            tokens = wordpiece.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
+            print(len(encoder_maps), "layers of", tuple(encoder_maps[0].shape), "weights:", tokens)
+            plot_attention(encoder_maps, tokens, "bert-course (masked LM), one sentence")
+            plt.show()
+            """
+        ),
+        code(
+            """
+            line = "ROMEO:\\nI will not thee"
+            line_ids = chars(line, return_tensors="pt")
+            with torch.no_grad():
+                decoder_maps = gpt(**line_ids, output_attentions=True).attentions
+            above_diagonal = torch.stack([m[0].triu(diagonal=1).sum() for m in decoder_maps]).sum().item()
+            print(f"{len(decoder_maps)} layers of {tuple(decoder_maps[0].shape)} weights; total weight on future tokens: "
+                  f"{above_diagonal:.1f}")
+            plot_attention(decoder_maps, [repr(c)[1:-1] for c in line], "gpt-char (causal LM), one line")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            ## Next
+
+            * `hfdl.create_model("bert-base")` and `hfdl.create_model("gpt2")` have the layouts and parameter counts of
+              the original BERT and GPT-2; `position_embedding_type="rotary"` and `norm_position="pre"` switch any
+              hfdl text model to the choices of recent models.
+            * The recipes train these models with Accelerate on larger corpora and write Hub-ready checkpoints that
+              `AutoModelForMaskedLM` / `AutoModelForCausalLM` load with `trust_remote_code=True`.
+            """
+        ),
+    ]
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
 #: File name -> builder; tests/test_notebooks.py compares every file with its builder's output.
-NOTEBOOKS = {"01_foundations_mlp_lenet5.ipynb": foundations_mlp_lenet5, "05_cnns.ipynb": cnns}
+NOTEBOOKS = {
+    "01_foundations_mlp_lenet5.ipynb": foundations_mlp_lenet5,
+    "05_cnns.ipynb": cnns,
+    "09_transformers_text.ipynb": transformers_text,
+}
 
 
 def build(builder: Callable[[], nbformat.NotebookNode]) -> nbformat.NotebookNode:

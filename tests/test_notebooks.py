@@ -30,6 +30,11 @@ MAX_NOTEBOOK_BYTES = 256 * 1024
 MAX_STREAM_CHARACTERS = 2_000
 #: Decimal numbers a cell prints (losses, accuracies), not version strings such as 2.14.1.
 PRINTED_NUMBER = re.compile(r"(?<![\w.])-?\d+\.\d+(?![\w.])")
+#: Lines where a notebook claims two computations agree (attention by hand against the module, a padded sentence
+#: against the same sentence alone): every number after the phrase must be below the tolerance, in the committed
+#: file and on every re-execution. File -> (phrase, tolerance, how many numbers the notebook prints after it).
+AGREEMENT_CLAIMS = {"09_transformers_text.ipynb": ("max abs difference", 1e-5, 4)}
+ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
 
 
 def load_builder():
@@ -81,6 +86,24 @@ def check_outputs(name: str, notebook) -> int:
     return figures
 
 
+def check_agreement_claims(name: str, notebook) -> None:
+    """The differences a notebook prints where it says two results are equal are within its tolerance."""
+    if name not in AGREEMENT_CLAIMS:
+        return
+    phrase, tolerance, expected = AGREEMENT_CLAIMS[name]
+    differences = [
+        float(number)
+        for cell in code_cells(notebook)
+        for output in cell.outputs
+        if output.output_type == "stream" and output.name == "stdout"
+        for line in output.text.splitlines()
+        if phrase in line
+        for number in ANY_NUMBER.findall(line.split(phrase, 1)[1])
+    ]
+    assert len(differences) == expected, f"{name} printed {differences} after {phrase!r}, expected {expected} numbers"
+    assert max(differences) < tolerance, f"{name}: {phrase} {differences}, not all below {tolerance}"
+
+
 def test_every_notebook_on_disk_has_a_builder(builder):
     assert {path.name for path in NOTEBOOK_PATHS} == set(builder.NOTEBOOKS)
 
@@ -107,6 +130,7 @@ def test_committed_notebooks_are_executed_with_their_figures(path):
     counts = [cell.execution_count for cell in cells]
     assert counts == list(range(1, len(cells) + 1)), f"{path.name} is not executed top to bottom ({counts}); {REBUILD}"
     assert check_outputs(path.name, notebook) > 0, f"{path.name} shows no figure"
+    check_agreement_claims(path.name, notebook)
     for cell in cells:
         assert "execution" not in cell.metadata, f"{path.name} stores execution timings; {REBUILD}"
     size = path.stat().st_size
@@ -125,6 +149,7 @@ def test_notebook_executes_and_prints_the_committed_numbers(builder, path, recor
     print(f"{path.name}: executed in {seconds:.1f} s (budget: 60 s on 2 CPU cores)")
 
     assert check_outputs(path.name, notebook) == check_outputs(path.name, committed)
+    check_agreement_claims(path.name, notebook)
     # Every training starts from a seed, so the numbers repeat; the tolerance absorbs another CPU's rounding.
     for index, (fresh, stored) in enumerate(zip(printed_numbers(notebook), printed_numbers(committed)), start=1):
         assert fresh == pytest.approx(stored, rel=0.05, abs=0.02), (

@@ -70,6 +70,7 @@ ARCHITECTURE = ArchitectureSpec(
         "num_labels": 3,
     },
     spaces=("attention-explorer",),
+    notebooks=("09_transformers_text",),
 )
 
 __all__ = [

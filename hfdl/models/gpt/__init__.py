@@ -58,6 +58,7 @@ ARCHITECTURE = ArchitectureSpec(
         "attention_dropout": 0.0,
     },
     spaces=("text-generator", "attention-explorer"),
+    notebooks=("09_transformers_text",),
 )
 
 __all__ = ["ARCHITECTURE", "GPTConfig", "GPTForCausalLM", "GPTModel", "GPTPreTrainedModel"]
