@@ -137,7 +137,7 @@ def test_kv_cache_gives_the_no_cache_logits(position_embedding_type):
         full = model(ids, use_cache=False).logits
         out = model(ids[:, :5], use_cache=True)
         steps = [out.logits]
-        cache = out.past_key_values
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values  # renamed in transformers 5.24
         for t in range(5, 12):  # one token at a time, then a chunk would also work
             out = model(ids[:, t : t + 1], past_key_values=cache, use_cache=True)
             steps.append(out.logits)

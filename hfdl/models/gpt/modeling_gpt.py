@@ -7,6 +7,8 @@ shared ``hfdl_attention.py``/``hfdl_utils.py``), so it runs as Hub remote code w
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -24,6 +26,15 @@ from .hfdl_attention import (
     sinusoidal_embeddings,
 )
 from .hfdl_utils import init
+
+#: transformers 5.24 renamed the key/value cache from ``past_key_values`` to ``cache`` (the forward argument that
+#: ``generate`` passes, and the output field); 4.57-5.23 use the old name. Remote code must run on all of them, so the
+#: forwards take both names and the outputs are built with the field this transformers declares.
+CACHE_FIELD = (
+    "cache"
+    if any(field.name == "cache" for field in dataclasses.fields(BaseModelOutputWithPast))
+    else "past_key_values"
+)
 
 
 class GPTPreTrainedModel(PreTrainedModel):
@@ -71,9 +82,11 @@ class GPTModel(GPTPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        cache: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast | tuple:
         config = self.config
+        past_key_values = past_key_values if past_key_values is not None else cache
         output_attentions = output_attentions if output_attentions is not None else config.output_attentions
         output_hidden_states = output_hidden_states if output_hidden_states is not None else config.output_hidden_states
         use_cache = use_cache if use_cache is not None else config.use_cache
@@ -119,9 +132,9 @@ class GPTModel(GPTPreTrainedModel):
             return tuple(v for v in (hidden_states, cache, all_hidden_states, all_attentions) if v is not None)
         return BaseModelOutputWithPast(
             last_hidden_state=hidden_states,
-            past_key_values=cache,
             hidden_states=all_hidden_states,
             attentions=all_attentions,
+            **{CACHE_FIELD: cache},
         )
 
 
@@ -165,9 +178,11 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         logits_to_keep: int = 0,
+        cache: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
+        past_key_values = past_key_values if past_key_values is not None else cache
         if labels is not None:
             use_cache = False  # training needs no cache
         outputs = self.model(
@@ -194,13 +209,13 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             loss = F.cross_entropy(
                 logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
             )
+        cache = getattr(outputs, CACHE_FIELD)
         if not return_dict:
-            rest = (outputs.past_key_values, outputs.hidden_states, outputs.attentions)
-            return tuple(v for v in (loss, logits, *rest) if v is not None)
+            return tuple(v for v in (loss, logits, cache, outputs.hidden_states, outputs.attentions) if v is not None)
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
+            **{CACHE_FIELD: cache},
         )
