@@ -192,6 +192,11 @@ def _token_loss(logits: torch.Tensor, labels: torch.Tensor, input_ids: torch.Ten
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
 
+def _classifier_dropout(config: BertConfig) -> float:
+    """The dropout rate before a classification head: ``classifier_dropout``, else ``hidden_dropout``."""
+    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout
+
+
 class BertForMaskedLM(BertPreTrainedModel):
     """The encoder with the masked-language-model head: ``logits`` (batch, sequence, vocab) for every position.
 
@@ -255,9 +260,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config)
-        self.classifier_dropout = (
-            config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout
-        )
+        self.classifier_dropout = _classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
@@ -300,9 +303,7 @@ class BertForTokenClassification(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.classifier_dropout = (
-            config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout
-        )
+        self.classifier_dropout = _classifier_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
