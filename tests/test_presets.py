@@ -134,6 +134,20 @@ PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
     ("vgg19-bn", "image-classification"): (143_678_248, [-0.0154, -0.0298, 0.1005, -0.0723], 0.045447),
     ("vgg19-bn", "image-feature-extraction"): (139_581_248, [0.0673, 0.0229, 0.2472, 0.0], 0.0503943),
     ("vgg19-bn", "backbone"): (20_035_392, [0.0, 0.0, 0.0, 0.0], 0.141959),
+    ("vit-tiny-patch16-224", "image-classification"): (5_717_416, [-0.1982, 0.3176, -0.1744, 0.3905], 0.219773),
+    ("vit-tiny-patch16-224", "image-feature-extraction"): (5_524_416, [-0.4428, 0.2781, 0.3164, 0.7008], 0.799938),
+    ("vit-small-patch16-224", "image-classification"): (22_050_664, [-0.3099, -0.4857, -0.6494, 0.0601], 0.316997),
+    ("vit-small-patch16-224", "image-feature-extraction"): (21_665_664, [1.3458, -0.3955, 0.589, -1.3292], 0.798583),
+    ("vit-base-patch16-224", "image-classification"): (86_567_656, [-0.1901, -0.8301, 0.2374, 0.9968], 0.444103),
+    ("vit-base-patch16-224", "image-feature-extraction"): (85_798_656, [-0.8297, 0.0419, 0.2241, 2.4224], 0.797948),
+    ("vit-base-patch32-224", "image-classification"): (88_224_232, [0.1523, 0.9138, 0.7097, -0.2609], 0.459494),
+    ("vit-base-patch32-224", "image-feature-extraction"): (87_455_232, [0.1269, 1.1498, -0.4451, -0.8046], 0.798248),
+    ("vit-large-patch16-224", "image-classification"): (304_326_632, [0.0008, -0.9319, 0.8536, 0.154], 0.52675),
+    ("vit-large-patch16-224", "image-feature-extraction"): (303_301_632, [-0.8646, -0.9308, 1.1734, 0.1015], 0.798246),
+    ("vit-mnist", "image-classification"): (803_338, [0.5108, -0.5195, -0.2975, 0.0934], 0.249787),
+    ("vit-mnist", "image-feature-extraction"): (802_048, [1.2925, -0.3116, -0.0442, 1.6087], 0.801269),
+    ("vit-cifar", "image-classification"): (3_195_146, [-0.028, 0.1471, -0.0444, 0.2054], 0.206463),
+    ("vit-cifar", "image-feature-extraction"): (3_192_576, [-0.9835, 1.3108, -0.8204, -0.5238], 0.799055),
 }
 
 CASES = [
@@ -183,6 +197,10 @@ REFERENCE_MODELS = {
     },
     **{f"resnet{depth}": ("torchvision", f"resnet{depth}") for depth in (18, 34, 50, 101, 152)},
     "resnet50-d": ("timm", "resnet50d"),
+    **{
+        f"vit-{size}-patch{patch}-224": ("timm", f"vit_{size}_patch{patch}_224")
+        for size, patch in (("tiny", 16), ("small", 16), ("base", 16), ("base", 32), ("large", 16))
+    },
 }
 
 

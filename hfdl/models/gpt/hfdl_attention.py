@@ -298,14 +298,19 @@ class TransformerBlock(nn.Module):
     """Self-attention and feed-forward sublayers, each in a residual connection with a layer norm.
 
     ``config.norm_position`` places the norms: ``post`` (``x = norm(x + sublayer(x))``, BERT) or ``pre``
-    (``x = x + sublayer(norm(x))``, GPT-2). Dropout (``hidden_dropout``) hits each sublayer's output before the sum;
-    at rate 0 it is skipped, not run as a no-op, since small models on a CPU pay for every kernel launch.
+    (``x = x + sublayer(norm(x))``, GPT-2). Dropout (``hidden_dropout``) and, where the config has
+    ``drop_path_rate``, stochastic depth hit each sublayer's output before the sum; at rate 0 they are skipped, not
+    run as no-ops, since small models on a CPU pay for every kernel launch.
     """
 
     def __init__(self, config, layer_idx: int) -> None:  # noqa: ANN001
         super().__init__()
         self.pre_norm = config.norm_position == "pre"
         self.hidden_dropout = config.hidden_dropout
+        # Stochastic depth (Huang et al., 2016), as DeiT trains ViTs: each residual branch of block i is dropped for
+        # a whole sample with probability drop_path_rate * i / (num_hidden_layers - 1), rising linearly with depth.
+        depth = max(config.num_hidden_layers - 1, 1)
+        self.drop_path = getattr(config, "drop_path_rate", 0.0) * layer_idx / depth
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=config.bias)
         self.attention = MultiHeadSelfAttention(config, layer_idx)
         self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps, bias=config.bias)
@@ -313,7 +318,11 @@ class TransformerBlock(nn.Module):
 
     def _dropout(self, hidden_states: torch.Tensor) -> torch.Tensor:
         if self.hidden_dropout and self.training:
-            return F.dropout(hidden_states, self.hidden_dropout, True)
+            hidden_states = F.dropout(hidden_states, self.hidden_dropout, True)
+        if self.drop_path and self.training:
+            keep = 1.0 - self.drop_path
+            shape = (hidden_states.shape[0],) + (1,) * (hidden_states.dim() - 1)
+            hidden_states = hidden_states * hidden_states.new_empty(shape).bernoulli_(keep).div_(keep)
         return hidden_states
 
     def forward(
