@@ -74,6 +74,7 @@ ARCHITECTURE = ArchitectureSpec(
         "num_labels": 3,
     },
     image_processor_class=ViTImageProcessor,
+    notebooks=("09_vision_transfer",),
 )
 
 __all__ = [
