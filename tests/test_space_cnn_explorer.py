@@ -366,7 +366,8 @@ def test_every_registered_image_classifier(app, spec, tmp_path):
     """Each architecture of the registry, at its small test size: a CNN is listed and explored, any other refused.
 
     A new architecture is covered the day it is registered; one without a convolution must be named in
-    NO_CONVOLUTION_MODEL_TYPES so that the list does not offer it.
+    NO_CONVOLUTION_MODEL_TYPES, and one that is not a CNN although it has a convolution (the ViT's patch
+    embedding) in NOT_CNN_MODEL_TYPES, so that the list does not offer it.
     """
     torch.manual_seed(0)
     config = spec.make_config(**spec.test_config)
@@ -378,6 +379,11 @@ def test_every_registered_image_classifier(app, spec, tmp_path):
     if not convolutions:
         assert listed == [] and "cnn-explorer" not in spec.spaces
         with pytest.raises(app.ModelUnavailableError, match="no convolution layer"):
+            app.explore(image, str(folder))
+        return
+    if spec.model_type in app.NOT_CNN_MODEL_TYPES:  # a transformer whose patch embedding is a convolution
+        assert listed == [] and "cnn-explorer" not in spec.spaces
+        with pytest.raises(app.ModelUnavailableError, match="pick an image CNN"):
             app.explore(image, str(folder))
         return
     assert listed == [str(folder)]

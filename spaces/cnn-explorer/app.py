@@ -45,6 +45,12 @@ HUB_MODEL_ID = "hfdl/lenet5-digits"
 OUTPUTS_FOLDER = "outputs"
 #: hfdl image classifiers with no convolution layer: never listed (typed in, they get a clear error on loading).
 NO_CONVOLUTION_MODEL_TYPES = frozenset({"hfdl-mlp"})
+#: hfdl image classifiers that are not CNNs although a convolution computes their input, with where to look
+#: instead: never listed, and refused with the reason on loading.
+NOT_CNN_MODEL_TYPES = {
+    "hfdl-vit": "a Vision Transformer: its one convolution is the patch embedding, and its layers keep no feature "
+    "maps; see what it attends to in the vit-attention Space",
+}
 
 TOP_K = 5
 #: How a drawing becomes the network's input. "digit": light strokes on black, cropped to the ink and centred, as
@@ -170,6 +176,7 @@ def _saved_cnn_classifier(folder: Path) -> dict[str, Any] | None:
         if (
             model_type.startswith("hfdl-")
             and model_type not in NO_CONVOLUTION_MODEL_TYPES
+            and model_type not in NOT_CNN_MODEL_TYPES
             and any(str(head).endswith("ForImageClassification") for head in heads)
         ):
             return config
@@ -370,6 +377,11 @@ def load_cnn(source: str) -> LoadedCNN:
             )
         modules = predictor.model.named_modules()
         convolutions = [(name, module) for name, module in modules if isinstance(module, torch.nn.Conv2d)]
+        if predictor.config.model_type in NOT_CNN_MODEL_TYPES:
+            raise ModelUnavailableError(
+                f"{source!r} holds {NOT_CNN_MODEL_TYPES[predictor.config.model_type]}; pick an image CNN: LeNet-5, "
+                "AlexNet, VGG or ResNet."
+            )
         if not convolutions:
             raise ModelUnavailableError(
                 f"{source!r} holds a {predictor.config.model_type} model, which has no convolution layer (nn.Conv2d); "
