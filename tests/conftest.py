@@ -21,6 +21,18 @@ from hfdl.specs import ArchitectureSpec, TaskSpec  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
+# Under pytest-xdist (`make test` runs two workers) each worker gets its share of the cores: two workers with two
+# threads each on two cores would oversubscribe them, which slows tiny tensor ops by an order of magnitude.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Run the slow tests first (stable order otherwise): with several workers, a long test started last would
+    leave the other workers idle while it finishes."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 def auto_from_pretrained(auto_class, source, **kwargs):
     """``auto_class.from_pretrained(source)``, but around a transformers 5 bug for ``AutoBackbone``.
