@@ -252,17 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert_parser = commands.add_parser(
         "convert",
-        help="import a torchvision/timm checkpoint (AlexNet, VGG, ResNet) or a transformers BERT/GPT-2 as an hfdl folder",
+        help="import a torchvision/timm checkpoint (AlexNet, VGG, ResNet, timm ViT) or a transformers BERT/GPT-2/ViT",
     )
     convert_sources = convert_parser.add_subparsers(dest="source", required=True)
     for source in ("torchvision", "timm"):
-        image_parser = convert_sources.add_parser(source, help=f"a {source} checkpoint of AlexNet, VGG or ResNet")
-        image_parser.add_argument("arch", help="the source's model name (resnet50, vgg16_bn, resnet50d, alexnet, ...)")
+        networks = "AlexNet, VGG or ResNet" + (" or a vit_* ViT" if source == "timm" else "")
+        image_parser = convert_sources.add_parser(source, help=f"a {source} checkpoint of {networks}")
+        image_parser.add_argument(
+            "arch", help="the source's model name (resnet50, vgg16_bn, resnet50d, alexnet, vit_base_patch16_224, ...)"
+        )
         image_parser.add_argument("--checkpoint", required=True, help=".safetensors, or .pth read with weights_only")
         image_parser.add_argument("output_dir", help="the Hub folder to write (config, safetensors, code, processor)")
         image_parser.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR")
     text_parser = convert_sources.add_parser(
-        "transformers", help="a transformers BertModel/BertFor*/GPT2Model/GPT2LMHeadModel checkpoint, any size"
+        "transformers", help="a transformers BertModel/BertFor*/GPT2Model/GPT2LMHeadModel/ViTModel/ViTFor* checkpoint"
     )
     text_parser.add_argument("src", help="a checkpoint folder (config.json + weights) or a Hub repo id")
     text_parser.add_argument("output_dir", help="the Hub folder to write (config, safetensors, code, tokenizer)")

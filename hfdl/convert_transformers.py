@@ -1,10 +1,11 @@
-"""Import transformers checkpoints of BERT and GPT-2, of any size, into hfdl's encoder and decoder.
+"""Import transformers checkpoints of BERT, GPT-2 and ViT, of any size, into hfdl's encoder, decoder and ViT.
 
 The course builds its BERT-style encoder and GPT-style decoder from one shared transformer block; this module shows
 that the published models *are* those blocks: it renames (and for attention, fuses or transposes) every tensor of a
-transformers ``BertModel``/``BertFor...`` or ``GPT2Model``/``GPT2LMHeadModel`` checkpoint onto the hfdl class of
-the same head, reading the size off the checkpoint's ``config.json`` (no preset needed), and saves a Hub folder
-(config, safetensors, remote code, the source's tokenizer, a model card) whose outputs equal the source's.
+transformers ``BertModel``/``BertFor...``, ``GPT2Model``/``GPT2LMHeadModel`` or ``ViTModel``/
+``ViTForImageClassification`` checkpoint onto the hfdl class of the same head, reading the size off the checkpoint's
+``config.json`` (no preset needed), and saves a Hub folder (config, safetensors, remote code, the source's tokenizer
+or image processor, a model card) whose outputs equal the source's.
 
 What changes on the way:
 
@@ -12,6 +13,11 @@ What changes on the way:
   ``[q; k; v]``): one matrix product instead of three.
 - GPT-2 stores its projections as ``Conv1D`` weights of shape (in, out), the transpose of ``nn.Linear``'s; its
   ``c_attn`` is already fused along the output axis in q, k, v order, so a transpose is all it needs.
+- ViT's query/key/value layers are fused like BERT's; its ``layer_norm_eps`` (1e-12) carries over. ``ViTModel``'s
+  pooler (a dense layer and tanh over the class token, which ``ViTForImageClassification`` does not use) has no hfdl
+  counterpart: it is left out with a warning, and hfdl's ``pooler_output`` is the normed class token itself. The
+  mask token of masked-image-modelling checkpoints is left out too. A ``preprocessor_config.json`` becomes hfdl's
+  ``ViTImageProcessor`` with the same size, mean and std.
 - GPT-2's ``gelu_new`` becomes ``gelu_pytorch_tanh``: the same tanh approximation (equal to ~1e-7) run as one
   fused kernel instead of five elementwise ones.
 
@@ -27,6 +33,7 @@ Weights are read as safetensors, or as PyTorch pickles with ``torch.load(weights
 
     hfdl convert transformers sentence-transformers/all-MiniLM-L6-v2 minilm-hfdl/
     hfdl convert transformers ./my-bert-checkpoint bert-hfdl/ --task text-classification
+    hfdl convert transformers google/vit-base-patch16-224 vit-b16-hfdl/
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -59,9 +67,11 @@ SUPPORTED_ARCHITECTURES: dict[str, tuple[str, str]] = {
     "BertForTokenClassification": ("bert", "token-classification"),
     "GPT2Model": ("gpt2", "feature-extraction"),
     "GPT2LMHeadModel": ("gpt2", "text-generation"),
+    "ViTModel": ("vit", "image-feature-extraction"),
+    "ViTForImageClassification": ("vit", "image-classification"),
 }
 #: transformers model_type -> the hfdl architecture (registry name) it converts into.
-HFDL_ARCHITECTURES = {"bert": "bert", "gpt2": "gpt"}
+HFDL_ARCHITECTURES = {"bert": "bert", "gpt2": "gpt", "vit": "vit"}
 #: Buffers of transformers checkpoints that hold no learned value (ranges, causal masks) and are not carried over.
 IGNORED_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids", "attn.bias", "attn.masked_bias")
 #: Source tensors of heads hfdl does not have: dropped with a log line, never an error.
@@ -84,6 +94,8 @@ WEIGHT_FILES = (
 )
 #: Files of a tokenizer: a folder with any of them has a tokenizer to carry over.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
+#: The image processor of a vision checkpoint.
+IMAGE_PROCESSOR_FILE = "preprocessor_config.json"
 
 
 def _supported_list() -> str:
@@ -192,9 +204,58 @@ def _gpt2_config(config: PretrainedConfig) -> dict[str, Any]:
     }
 
 
+def _square(config: PretrainedConfig, field: str) -> int:
+    """One side of transformers' ``image_size``/``patch_size``, which may be an int or a (height, width) pair."""
+    value = getattr(config, field)
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(
+                f"The checkpoint's `{field}` is {list(value)}; hfdl's ViT takes square images and patches (one side)."
+            )
+        value = value[0]
+    return int(value)
+
+
+def _vit_config(config: PretrainedConfig) -> dict[str, Any]:
+    """hfdl ``ViTConfig`` arguments for a transformers ``ViTConfig``.
+
+    ``encoder_stride`` and the mask token serve masked image modelling only and are not carried over;
+    ``pooler_output_size``/``pooler_act`` describe the pooler, which hfdl does not have (see the module docstring).
+    """
+    if not getattr(config, "qkv_bias", True):
+        raise ValueError(
+            "The checkpoint's `qkv_bias` is False; hfdl's ViT has one `bias` switch for every linear layer and layer "
+            "norm, and transformers' ViT keeps the other biases, so query/key/value layers without bias cannot be "
+            "represented."
+        )
+    return {
+        "image_size": _square(config, "image_size"),
+        "patch_size": _square(config, "patch_size"),
+        "num_channels": config.num_channels,
+        "hidden_size": config.hidden_size,
+        "num_hidden_layers": config.num_hidden_layers,
+        "num_attention_heads": config.num_attention_heads,
+        "intermediate_size": config.intermediate_size,
+        "hidden_act": _activation(config.hidden_act, "hidden_act"),
+        "hidden_dropout": config.hidden_dropout_prob,
+        "attention_dropout": config.attention_probs_dropout_prob,
+        "layer_norm_eps": config.layer_norm_eps,
+        "initializer_range": config.initializer_range,
+        "norm_position": "pre",
+        "bias": True,
+        "class_token": True,
+        "pooling": "cls",
+        "norm_after_pooling": False,
+        # transformers' classifier reads the class token without dropout.
+        "classifier_dropout": 0.0,
+        **_label_fields(config),
+    }
+
+
 CONFIG_CONVERTERS: dict[str, Callable[[PretrainedConfig], dict[str, Any]]] = {
     "bert": _bert_config,
     "gpt2": _gpt2_config,
+    "vit": _vit_config,
 }
 
 
@@ -283,9 +344,62 @@ def _gpt2_rules(config: Any, source_prefix: str, target_prefix: str) -> Iterator
         yield Rule("lm_head.weight", ("lm_head.weight",))
 
 
-RULES: dict[str, Callable[[Any, str, str], Iterator[Rule]]] = {"bert": _bert_rules, "gpt2": _gpt2_rules}
+def _vit_rules(config: Any, source_prefix: str, target_prefix: str) -> Iterator[Rule]:
+    # Source names as transformers 5 has them in memory; _vit_key rewrites the saved (v4) names to these.
+    s, t = source_prefix, target_prefix
+    yield Rule(f"{t}embeddings.cls_token", (f"{s}embeddings.cls_token",))
+    yield Rule(f"{t}embeddings.position_embeddings", (f"{s}embeddings.position_embeddings",))
+    yield from _linear(f"{t}embeddings.patch_embedding", f"{s}embeddings.patch_embeddings.projection")
+    # Masked image modelling's mask token: no hfdl tensor, so it is left out with a warning.
+    yield Rule(f"{t}embeddings.mask_token", (f"{s}embeddings.mask_token",))
+    for index in range(config.num_hidden_layers):
+        source, target = f"{s}layers.{index}", f"{t}layers.{index}"
+        yield from _linear(f"{target}.attention_norm", f"{source}.layernorm_before")
+        for name in ("weight", "bias"):
+            parts = tuple(f"{source}.attention.{part}.{name}" for part in ("q_proj", "k_proj", "v_proj"))
+            yield Rule(f"{target}.attention.qkv.{name}", parts, _concatenate_rows)
+        yield from _linear(f"{target}.attention.out", f"{source}.attention.o_proj")
+        yield from _linear(f"{target}.mlp_norm", f"{source}.layernorm_after")
+        yield from _linear(f"{target}.mlp.fc_in", f"{source}.mlp.fc1")
+        yield from _linear(f"{target}.mlp.fc_out", f"{source}.mlp.fc2")
+    yield from _linear(f"{t}norm", f"{s}layernorm")
+    yield from _linear(f"{t}pooler.dense", f"{s}pooler.dense")  # no hfdl tensor: left out with a warning
+    yield from _linear("classifier", "classifier")
+
+
+RULES: dict[str, Callable[[Any, str, str], Iterator[Rule]]] = {
+    "bert": _bert_rules,
+    "gpt2": _gpt2_rules,
+    "vit": _vit_rules,
+}
 #: The base model's key prefix in head checkpoints of transformers (``bert.embeddings...``, ``transformer.h.0...``).
-SOURCE_BASE_PREFIXES = {"bert": "bert.", "gpt2": "transformer."}
+SOURCE_BASE_PREFIXES = {"bert": "bert.", "gpt2": "transformer.", "vit": "vit."}
+#: Why a source tensor with this part in its name has no place in hfdl, for the warning that lists it.
+DROPPED_REASONS = {
+    "pooler.dense.": (
+        "transformers' ViT pooler (dense + tanh over the class token) has no hfdl counterpart; hfdl's "
+        "pooler_output is the normed class token itself"
+    ),
+    "embeddings.mask_token": "the mask token serves masked image modelling only",
+}
+
+
+_VIT_QKV = {"query": "q_proj", "key": "k_proj", "value": "v_proj"}
+
+
+def _vit_key(key: str) -> str:
+    """transformers 5 renames ViT's modules when it loads a checkpoint (``encoder.layer.0.attention.attention.query``
+    -> ``layers.0.attention.q_proj``) and back when it saves one: files on the Hub and from ``save_pretrained``
+    carry the old names, a model in memory the new ones. Old names become new, so one table serves both."""
+    key = re.sub(r"(^|\.)encoder\.layer\.(\d+)\.", r"\1layers.\2.", key)
+    key = re.sub(
+        r"(layers\.\d+\.)attention\.attention\.(query|key|value)\.",
+        lambda match: f"{match[1]}attention.{_VIT_QKV[match[2]]}.",
+        key,
+    )
+    key = re.sub(r"(layers\.\d+\.)attention\.output\.dense\.", r"\1attention.o_proj.", key)
+    key = re.sub(r"(layers\.\d+\.)intermediate\.dense\.", r"\1mlp.fc1.", key)
+    return re.sub(r"(layers\.\d+\.)output\.dense\.", r"\1mlp.fc2.", key)  # the MLP's; attention's is renamed
 
 
 def _normalise_keys(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -314,7 +428,7 @@ def _source_architecture(
     if model_type not in HFDL_ARCHITECTURES:
         raise ValueError(
             f"{where} is a {model_type!r} model ({', '.join(architectures) or 'no architectures'}); hfdl converts "
-            f"transformers BERT and GPT-2 checkpoints: {_supported_list()}."
+            f"transformers BERT, GPT-2 and ViT checkpoints: {_supported_list()}."
         )
     for name in architectures:
         if name in SUPPORTED_ARCHITECTURES:
@@ -324,6 +438,8 @@ def _source_architecture(
             f"{where} holds {', '.join(architectures)}, which hfdl does not convert; supported: {_supported_list()}."
         )
     # No `architectures` (a config written by hand or by an old script): the head shows in the keys.
+    if model_type == "vit":
+        return "ViTForImageClassification" if any(key.startswith("classifier.") for key in state_dict) else "ViTModel"
     if model_type == "gpt2":
         head = any(key.startswith(("transformer.", "lm_head.")) for key in state_dict)
         return "GPT2LMHeadModel" if head else "GPT2Model"
@@ -357,6 +473,8 @@ def _convert(
     target_prefix = "" if base_is_model else f"{model.base_model_prefix}."
 
     state_dict = _normalise_keys(state_dict)
+    if model_type == "vit":
+        state_dict = {_vit_key(key): value for key, value in state_dict.items()}
     source_base = SOURCE_BASE_PREFIXES[model_type]
     source_prefix = source_base if any(key.startswith(source_base) for key in state_dict) else ""
 
@@ -395,7 +513,7 @@ def _convert(
         used.update(rule.sources)
 
     tied_targets = set()
-    if hfdl_config.tie_word_embeddings:
+    if getattr(hfdl_config, "tie_word_embeddings", False):  # text models; a ViT has no word embeddings
         tied_targets = set((getattr(model, "_tied_weights_keys", None) or {}).keys())
     not_filled = [key for key in target if key not in converted and key not in tied_targets]
     # A head the source does not have starts from hfdl's init, as in transformers: a classifier asked for with task=
@@ -448,6 +566,9 @@ def _convert(
             len(dropped),
             _shown(sorted(dropped)),
         )
+        for part, reason in DROPPED_REASONS.items():
+            if any(part in key for key in dropped):
+                logger.warning("Left out %s: %s.", part.rstrip("."), reason)
     if new_head:
         logger.warning(
             "%s has no weights for %s, which keep hfdl's initialisation: train them before use.",
@@ -459,13 +580,15 @@ def _convert(
 
 
 def convert_transformers_model(hf_model: PreTrainedModel, task: str | None = None) -> PreTrainedModel:
-    """The hfdl model equal to a transformers BERT or GPT-2 model in memory (notebooks, recipes).
+    """The hfdl model equal to a transformers BERT, GPT-2 or ViT model in memory (notebooks, recipes).
 
     Args:
         hf_model: A transformers ``BertModel``, ``BertForMaskedLM``, ``BertForPreTraining``,
-            ``BertForSequenceClassification``, ``BertForTokenClassification``, ``GPT2Model`` or ``GPT2LMHeadModel``.
+            ``BertForSequenceClassification``, ``BertForTokenClassification``, ``GPT2Model``, ``GPT2LMHeadModel``,
+            ``ViTModel`` or ``ViTForImageClassification``.
         task: The hfdl head to build (``feature-extraction``, ``fill-mask``, ``text-classification``,
-            ``token-classification``, ``text-generation``); default: the head ``hf_model`` has.
+            ``token-classification``, ``text-generation``, ``image-feature-extraction``, ``image-classification``);
+            default: the head ``hf_model`` has.
 
     Returns:
         The hfdl model (``BertForMaskedLM``, ``GPTForCausalLM``, ...), in float32 and in the training mode of
@@ -507,6 +630,7 @@ def _resolve_source(src: str | os.PathLike) -> Path:
             f"{str(src)!r} does not exist; SRC must be a folder with config.json and the weights, or a Hub repo id."
         ) from None
     patterns = ["config.json", "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json", "added_tokens.json"]
+    patterns.append(IMAGE_PROCESSOR_FILE)
     try:
         # safetensors if the repo has them; the PyTorch pickles (read with weights_only=True) only otherwise.
         safetensors = ["model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors"]
@@ -532,8 +656,8 @@ def _read_config(folder: Path) -> PretrainedConfig:
     if model_type not in HFDL_ARCHITECTURES:
         architectures = ", ".join(raw.get("architectures") or []) or "no architectures"
         raise ValueError(
-            f"{str(folder)!r} holds a {model_type!r} model ({architectures}); hfdl converts transformers BERT and "
-            f"GPT-2 checkpoints: {_supported_list()}."
+            f"{str(folder)!r} holds a {model_type!r} model ({architectures}); hfdl converts transformers BERT, "
+            f"GPT-2 and ViT checkpoints: {_supported_list()}."
         )
     from transformers import AutoConfig
 
@@ -568,17 +692,59 @@ def _read_tokenizer(folder: Path) -> Any:
     return AutoTokenizer.from_pretrained(folder)
 
 
+def _read_image_processor(folder: Path, config: Any) -> Any:
+    """hfdl's ``ViTImageProcessor`` with the size, mean, std and resampling of the source's
+    ``preprocessor_config.json``; without that file, transformers' ``ViTImageProcessor`` defaults (mean and std 0.5)
+    at the model's input size, with a warning."""
+    from .models.vit import ViTImageProcessor
+
+    path = folder / IMAGE_PROCESSOR_FILE
+    if not path.is_file():
+        logger.warning(
+            "%s has no %s; the converted folder gets hfdl's ViTImageProcessor at %d px with mean and std 0.5 "
+            "(transformers' ViTImageProcessor defaults): check that they match how the model was trained.",
+            folder,
+            IMAGE_PROCESSOR_FILE,
+            config.image_size,
+        )
+        return ViTImageProcessor(size=config.image_size, num_channels=config.num_channels)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    size = raw.get("size", config.image_size)
+    if isinstance(size, dict):
+        sides = {size[key] for key in ("height", "width", "shortest_edge") if key in size}
+        if len(sides) != 1:
+            raise ValueError(f"{str(path)!r} resizes to {size}; hfdl's ViTImageProcessor resizes to a square.")
+        size = sides.pop()
+    for flag, expected in (("do_resize", True), ("do_rescale", True), ("rescale_factor", 1 / 255)):
+        if flag in raw and raw[flag] != expected:
+            logger.warning(
+                "%s sets %s=%r; hfdl's ViTImageProcessor always resizes and scales pixels to [0, 1].",
+                path,
+                flag,
+                raw[flag],
+            )
+    normalize = raw.get("do_normalize", True)
+    return ViTImageProcessor(
+        size=int(size),
+        num_channels=config.num_channels,
+        image_mean=raw.get("image_mean", 0.5) if normalize else 0.0,
+        image_std=raw.get("image_std", 0.5) if normalize else 1.0,
+        resample=int(raw.get("resample", 2)),
+    )
+
+
 def convert_transformers(
     src: str | os.PathLike,
     output_dir: str | os.PathLike,
     task: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Convert a transformers BERT or GPT-2 checkpoint (a folder or a Hub repo id) into an hfdl Hub folder.
+    """Convert a transformers BERT, GPT-2 or ViT checkpoint (a folder or a Hub repo id) into an hfdl Hub folder.
 
     The folder holds hfdl's config (sizes, labels and token ids from the source's ``config.json``), safetensors
     weights, the modeling code (so it loads with ``trust_remote_code=True`` where hfdl is not installed), the
-    source's tokenizer (so ``AutoTokenizer`` and ``pipeline(...)`` work on it) and a model card. It is written
+    source's tokenizer (so ``AutoTokenizer`` and ``pipeline(...)`` work on it) or, for a ViT, hfdl's image processor
+    with the source's size, mean and std, and a model card. It is written
     beside ``output_dir`` and renamed into place once complete, so a failed conversion leaves nothing behind.
 
     Args:
@@ -603,7 +769,10 @@ def convert_transformers(
     state_dict = _read_weights(folder)
     architecture = _source_architecture(config, state_dict, task, repr(str(src)))
     model = _convert(config, state_dict, architecture, task, repr(str(src))).eval()
-    tokenizer = _read_tokenizer(folder)
+    if config.model_type == "vit":
+        processor = _read_image_processor(folder, model.config)
+    else:
+        processor = _read_tokenizer(folder)
     card = {
         "model_name": output_dir.name,
         "tags": ["converted-from-transformers", config.model_type],
@@ -615,7 +784,7 @@ def convert_transformers(
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = output_dir.with_name(f".{output_dir.name}.{uuid.uuid4().hex[:8]}.convert")
     try:
-        save_for_hub(model, staging, processor=tokenizer, card_data=card)
+        save_for_hub(model, staging, processor=processor, card_data=card)
         if output_dir.exists():
             shutil.rmtree(output_dir) if output_dir.is_dir() else output_dir.unlink()
         os.replace(staging, output_dir)

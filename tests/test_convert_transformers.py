@@ -346,9 +346,11 @@ def test_unsupported_architectures_are_refused_listing_what_is_supported(tmp_pat
     with pytest.raises(ValueError, match=r"hfdl does not convert RobertaModel; supported: BertModel"):
         convert_transformers_model(roberta)
 
-    transformers.ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=4).save_pretrained(tmp_path / "vit")
-    with pytest.raises(ValueError, match=r"'vit' model .*hfdl converts transformers BERT and GPT-2"):
-        convert_transformers(tmp_path / "vit", tmp_path / "out")
+    transformers.DeiTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=4).save_pretrained(
+        tmp_path / "deit"
+    )
+    with pytest.raises(ValueError, match=r"'deit' model .*hfdl converts transformers BERT, GPT-2 and ViT"):
+        convert_transformers(tmp_path / "deit", tmp_path / "out")
 
     # A BERT of a head hfdl has no class for, and BERT variants hfdl's attention does not implement.
     config = transformers.BertConfig(**{**BERT_CONFIG, "architectures": ["BertForQuestionAnswering"]})
