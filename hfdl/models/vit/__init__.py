@@ -74,6 +74,7 @@ ARCHITECTURE = ArchitectureSpec(
         "num_labels": 3,
     },
     image_processor_class=ViTImageProcessor,
+    spaces=("vit-attention",),
     notebooks=("09_vision_transfer",),
 )
 
