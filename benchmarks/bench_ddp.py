@@ -108,7 +108,7 @@ def main() -> None:
     }
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
     print(
-        f"| processes | threads each | batch each | s/epoch | accuracy |\n|---|---|---|---|---|\n"
+        "| processes | threads each | batch each | s/epoch | accuracy |\n|---|---|---|---|---|\n"
         + "\n".join(
             f"| {r['processes']} | {r['threads_per_process']} | {r['batch_size_per_process']} | "
             f"{r['train_seconds_per_epoch']:.1f} | {r['eval_accuracy']} |"
