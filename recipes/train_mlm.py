@@ -116,7 +116,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overwrite_output_dir", action="store_true", help="Remove an earlier run's checkpoints")
     parser.add_argument("--logging_steps", type=positive_int, default=10, help="Log the mean train loss every N steps")
     parser.add_argument("--report_to", default="tensorboard", help="Trackers, comma-separated; 'all' or 'none'")
-    parser.add_argument("--mixed_precision", default="no", choices=("no", "fp16", "bf16"))
+    parser.add_argument(
+        "--mixed_precision", choices=("no", "fp16", "bf16"), help="Default: the accelerate config's, else no"
+    )
     parser.add_argument("--cpu", action="store_true", help="Train on CPU even when a GPU is present")
     args = parser.parse_args(argv)
     check_common_args(parser, args)
