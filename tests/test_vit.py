@@ -214,3 +214,16 @@ def test_vit_model_is_the_feature_extractor_under_the_classifier():
     with torch.no_grad():
         pooled = model.vit(pixels).pooler_output
         torch.testing.assert_close(model(pixels).logits, model.classifier(pooled))
+
+
+def test_readme_vit_snippet_runs_as_written():
+    """The README's ViT example, pasted as written: rollout map shape and interpolated positions at 56 px."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## ViT and transfer learning", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    assert namespace["heat"].shape == (1, 7, 7) and namespace["bigger"].shape == (1, 10)
+    assert len(namespace["outputs"].attentions) == 4
