@@ -10,6 +10,9 @@ OPTIMUM_VENV := .venv-optimum
 TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false \
 	MPLBACKEND=Agg HFDL_OPTIMUM_PYTHON=$(CURDIR)/$(OPTIMUM_VENV)/bin/python HFDL_REQUIRE_OPTIMUM_LANE=1
 PYTEST_ARGS ?=
+# Two pytest-xdist workers, one torch thread each (tests/conftest.py): much of the suite waits on subprocesses
+# (DDP launches, Space servers, notebook kernels, the Optimum lane), which one process alone leaves the cores idle for.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast lint format venv optimum-venv bench clean
 
@@ -43,12 +46,12 @@ format: venv
 	$(BIN)/python hfdl/tools/check_copies.py --fix  # by path: works even when a broken copy stops `import hfdl`
 
 test: venv optimum-venv lint
-	$(TEST_ENV) $(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=20 $(PYTEST_ARGS)
 
 # The edit-test loop: everything but the tests marked slow (DDP, the optimum lane, notebooks, the Space's fresh
 # venv). CI runs `make test`, all of them.
 test-fast: venv lint
-	$(TEST_ENV) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 demo: venv
 	$(BIN)/hfdl demo
