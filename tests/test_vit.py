@@ -227,3 +227,25 @@ def test_readme_vit_snippet_runs_as_written():
     exec(compile(snippet, "README.md", "exec"), namespace)
     assert namespace["heat"].shape == (1, 7, 7) and namespace["bigger"].shape == (1, 10)
     assert len(namespace["outputs"].attentions) == 4
+
+
+def test_the_classifier_runs_the_last_block_for_the_class_token_only_with_the_same_result():
+    """The classifier reads the class token alone, so its last block skips the other tokens' queries and MLP: the
+    logits and every gradient equal those of the full forward; asked for hidden states or attentions, the full
+    block runs."""
+    model = small_model()
+    pixels = torch.randn(3, 3, 16, 16)
+    labels = torch.tensor([0, 1, 4])
+    shortcut = model.vit(pixels, class_token_only=True)
+    full = model.vit(pixels)
+    assert shortcut.last_hidden_state.shape == (3, 1, 16) and full.last_hidden_state.shape == (3, 17, 16)
+    torch.testing.assert_close(shortcut.pooler_output, full.pooler_output, rtol=1e-5, atol=1e-6)
+
+    model(pixels, labels=labels).loss.backward()
+    fast = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    pooled = model.vit(pixels).pooler_output  # the full last block
+    torch.nn.functional.cross_entropy(model.classifier(pooled), labels).backward()
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(fast[name], parameter.grad, rtol=1e-5, atol=1e-6, msg=name)
+    assert model(pixels, output_hidden_states=True).hidden_states[-1].shape == (3, 17, 16)

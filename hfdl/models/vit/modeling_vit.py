@@ -55,6 +55,25 @@ def check_pixel_values(pixel_values: object, config: ViTConfig, interpolate_pos_
         )
 
 
+def class_token_block(layer: TransformerBlock, hidden_states: torch.Tensor) -> torch.Tensor:
+    """The last pre-norm block computed for the class token only: (batch, tokens, hidden) -> (batch, 1, hidden).
+
+    A classifier reads the class token alone, and in the last block every other token's output feeds nothing: its
+    keys and values are needed (the class token attends to them), its queries, attention output and MLP are not.
+    Computing the class token's row only skips ~5/6 of the last block's FLOPs (a fifth of a 4-block ViT's step)
+    and gives the same logits and gradients as the full block.
+    """
+    attention = layer.attention
+    batch_size, length, hidden_size = hidden_states.shape
+    normed = layer.attention_norm(hidden_states)
+    qkv = attention.qkv(normed).view(batch_size, length, 3, attention.num_heads, attention.head_dim)
+    query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    dropout = attention.config.attention_dropout if attention.training else 0.0
+    context = F.scaled_dot_product_attention(query[:, :, :1], key, value, dropout_p=dropout)
+    cls = hidden_states[:, :1] + layer._dropout(attention.out(context.transpose(1, 2).reshape(batch_size, 1, -1)))
+    return cls + layer._dropout(layer.mlp(layer.mlp_norm(cls)))
+
+
 class ViTEmbeddings(nn.Module):
     """Patches to tokens: a ``patch_size``-strided convolution (one linear map per patch, applied to every patch at
     once), the class token in front, learned position embeddings added, then dropout."""
@@ -126,7 +145,9 @@ class ViTModel(ViTPreTrainedModel):
 
     ``interpolate_pos_encoding=True`` takes images of other sizes (multiples of the patch size) by resampling the
     position embeddings; ``output_attentions=True`` returns each layer's (batch, heads, tokens, tokens) weights,
-    which :func:`attention_rollout` turns into a map over the image.
+    which :func:`attention_rollout` turns into a map over the image. ``class_token_only=True`` (what the classifier
+    passes) runs the last block for the class token alone when nothing else of it is returned: same pooled output,
+    a fifth less work in a 4-block ViT.
     """
 
     def __init__(self, config: ViTConfig) -> None:
@@ -146,6 +167,7 @@ class ViTModel(ViTPreTrainedModel):
         output_hidden_states: bool | None = None,
         interpolate_pos_encoding: bool | None = None,
         return_dict: bool | None = None,
+        class_token_only: bool = False,
         **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
         config = self.config
@@ -158,12 +180,23 @@ class ViTModel(ViTPreTrainedModel):
         hidden_states = self.embeddings(pixel_values, interpolate_pos_encoding)
         all_hidden_states = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        for layer in self.layers:
+        # ``class_token_only`` (what the classifier asks for): the last block runs for the class token alone, and
+        # ``last_hidden_state`` is then (batch, 1, hidden). Only where nothing else of the last block is returned.
+        shortcut = (
+            class_token_only
+            and config.pooling == "cls"
+            and config.norm_position == "pre"
+            and not (output_attentions or output_hidden_states)
+        )
+        layers = self.layers[:-1] if shortcut else self.layers
+        for layer in layers:
             hidden_states, weights = layer(hidden_states, None, False, None, None, output_attentions)
             if output_hidden_states:
                 all_hidden_states += (hidden_states,)
             if output_attentions:
                 all_attentions += (weights,)
+        if shortcut:
+            hidden_states = class_token_block(self.layers[-1], hidden_states)
         if config.pooling == "cls":
             hidden_states = self.norm(hidden_states)
             pooled = hidden_states[:, 0]
@@ -216,6 +249,7 @@ class ViTForImageClassification(ViTPreTrainedModel):
             output_hidden_states=output_hidden_states,
             interpolate_pos_encoding=interpolate_pos_encoding,
             return_dict=True,
+            class_token_only=True,
         )
         pooled = F.dropout(outputs.pooler_output, self.classifier_dropout, self.training)
         logits = self.classifier(pooled)
