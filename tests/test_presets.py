@@ -173,7 +173,9 @@ def test_preset_parameter_count_and_seeded_output(spec, preset, task):
         output = model(**task.make_inputs(model.config, batch_size=2, seed=0))[task.main_output]
     # Backbones return a tuple of feature maps (by default the last stage only); it is pinned flattened, as one.
     output = flat(output).flatten(1)
-    torch.testing.assert_close(output[0, :4], torch.tensor(expected), rtol=1e-5, atol=1e-4)
+    # Relative: float32 sums in another order (another thread count) move the 1e7-sized outputs of untrained deep
+    # ResNets by about 1e-5 of their size.
+    torch.testing.assert_close(output[0, :4], torch.tensor(expected), rtol=1e-4, atol=1e-4)
     assert output.abs().mean().item() == pytest.approx(mean_abs, rel=2e-5)
 
 
