@@ -229,11 +229,12 @@ def test_readme_vit_snippet_runs_as_written():
     assert len(namespace["outputs"].attentions) == 4
 
 
-def test_the_classifier_runs_the_last_block_for_the_class_token_only_with_the_same_result():
+@pytest.mark.parametrize("norm_position", ["pre", "post"])
+def test_the_classifier_runs_the_last_block_for_the_class_token_only_with_the_same_result(norm_position):
     """The classifier reads the class token alone, so its last block skips the other tokens' queries and MLP: the
     logits and every gradient equal those of the full forward; asked for hidden states or attentions, the full
     block runs."""
-    model = small_model()
+    model = small_model(norm_position=norm_position)
     pixels = torch.randn(3, 3, 16, 16)
     labels = torch.tensor([0, 1, 4])
     shortcut = model.vit(pixels, class_token_only=True)

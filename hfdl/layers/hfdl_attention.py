@@ -254,12 +254,15 @@ class MultiHeadSelfAttention(nn.Module):
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
         past_key_values=None,  # noqa: ANN001 - a transformers Cache
         output_attentions: bool = False,
+        query_slice: slice | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, length, hidden_size = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch_size, length, 3, self.num_heads, self.head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (batch, heads, length, head_dim)
         if rotary is not None:
             query, key = apply_rotary(query, *rotary), apply_rotary(key, *rotary)
+        if query_slice is not None:  # only these positions' outputs are wanted; every position stays a key/value
+            query = query[:, :, query_slice]
         if past_key_values is not None:  # append this step's keys and values, attend over all of them
             key, value = past_key_values.update(key, value, self.layer_idx)
         dropout = self.config.attention_dropout if self.training else 0.0
@@ -276,7 +279,7 @@ class MultiHeadSelfAttention(nn.Module):
                 query, key, value, attn_mask=mask, dropout_p=dropout, is_causal=is_causal
             )
             weights = None
-        context = context.transpose(1, 2).reshape(batch_size, length, hidden_size)
+        context = context.transpose(1, 2).reshape(batch_size, query.shape[2], hidden_size)
         return self.out(context), weights
 
 
@@ -333,17 +336,29 @@ class TransformerBlock(nn.Module):
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
         past_key_values=None,  # noqa: ANN001
         output_attentions: bool = False,
+        query_slice: slice | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``query_slice`` computes the block's output for those positions only (a ViT classifier's last block needs
+        the class token's alone): every position is still attended to, and the result equals the full block's rows."""
         attend = self.attention
+        residual = hidden_states if query_slice is None else hidden_states[:, query_slice]
         if self.pre_norm:
             attended, weights = attend(
-                self.attention_norm(hidden_states), mask, is_causal, rotary, past_key_values, output_attentions
+                self.attention_norm(hidden_states),
+                mask,
+                is_causal,
+                rotary,
+                past_key_values,
+                output_attentions,
+                query_slice,
             )
-            hidden_states = hidden_states + self._dropout(attended)
+            hidden_states = residual + self._dropout(attended)
             hidden_states = hidden_states + self._dropout(self.mlp(self.mlp_norm(hidden_states)))
         else:
-            attended, weights = attend(hidden_states, mask, is_causal, rotary, past_key_values, output_attentions)
-            hidden_states = self.attention_norm(hidden_states + self._dropout(attended))
+            attended, weights = attend(
+                hidden_states, mask, is_causal, rotary, past_key_values, output_attentions, query_slice
+            )
+            hidden_states = self.attention_norm(residual + self._dropout(attended))
             hidden_states = self.mlp_norm(hidden_states + self._dropout(self.mlp(hidden_states)))
         return hidden_states, weights
 
