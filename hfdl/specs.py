@@ -19,8 +19,8 @@ from typing import Any, Literal
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
-InputKind = Literal["float", "token_ids", "attention_mask"]
-LabelKind = Literal["class_index", "regression", "token_class_index", "token_ids"]
+InputKind = Literal["float", "token_ids", "attention_mask", "class_index"]
+LabelKind = Literal["class_index", "regression", "token_class_index", "token_ids", "pixel_values"]
 ProcessorKind = Literal["image", "tokenizer"]
 
 
@@ -30,7 +30,9 @@ class InputSpec:
 
     ``shape`` gives one example's shape (no batch axis) for a config; for inputs with a free axis (a sequence) it
     gives a small example length. ``dynamic_axes`` names the axes that may change between calls (the batch axis
-    always), as exported graphs declare them. ``vocab_size`` bounds the values of token ids.
+    always), as exported graphs declare them. ``vocab_size`` bounds the values of token ids and class indices
+    (``class_index``: one class per example, e.g. a conditional GAN's ``class_labels``). ``present`` says whether a
+    config takes the input at all (a GAN takes ``class_labels`` only when it is conditional); ``None`` means always.
     """
 
     name: str
@@ -38,6 +40,11 @@ class InputSpec:
     shape: Callable[[PretrainedConfig], tuple[int, ...]]
     dynamic_axes: dict[int, str] = field(default_factory=lambda: {0: "batch_size"})
     vocab_size: Callable[[PretrainedConfig], int] | None = None
+    present: Callable[[PretrainedConfig], bool] | None = None
+
+    def is_present(self, config: PretrainedConfig) -> bool:
+        """Whether a model built from ``config`` takes this input."""
+        return self.present is None or bool(self.present(config))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -48,7 +55,7 @@ class InputSpec:
         shape = (batch_size, *self.shape(config))
         if self.kind == "float":
             return torch.randn(shape, generator=generator)
-        if self.kind == "token_ids":
+        if self.kind in ("token_ids", "class_index"):
             return torch.randint(0, self.vocab_size(config), shape, generator=generator)
         return torch.ones(shape, dtype=torch.int64)
 
@@ -66,8 +73,8 @@ class TaskSpec:
         main_output: The ``ModelOutput`` field that carries the head's result.
         labels: How to make training targets (``class_index``: ints in ``[0, num_labels)``; ``regression``: floats
             of shape (batch, num_labels); ``token_class_index``: one class per token, (batch, sequence);
-            ``token_ids``: one vocabulary id per token, (batch, sequence), for language models), or ``None`` for
-            heads without a loss.
+            ``token_ids``: one vocabulary id per token, (batch, sequence), for language models; ``pixel_values``: the
+            target image, in [0, 1] and of the input's shape, for autoencoders), or ``None`` for heads without a loss.
         processor: What turns raw data into the inputs (``image`` processor, ``tokenizer``) or ``None``.
         export_config: The name of its export config class in :mod:`hfdl.export.configs`, or ``None``.
         not_exported: Why the head is not exported, when ``export_config`` is ``None``.
@@ -92,7 +99,7 @@ class TaskSpec:
     def make_inputs(self, config: PretrainedConfig, batch_size: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
         """Seeded, valid inputs for a model of this head built from ``config`` (tests, export, tools)."""
         generator = torch.Generator().manual_seed(seed)
-        return {spec.name: spec.make(config, batch_size, generator) for spec in self.inputs}
+        return {spec.name: spec.make(config, batch_size, generator) for spec in self.inputs if spec.is_present(config)}
 
     def make_labels(self, config: PretrainedConfig, batch_size: int = 2, seed: int = 0) -> torch.Tensor | None:
         """Seeded, valid training targets for this head (``None`` for heads without a loss)."""
@@ -101,6 +108,8 @@ class TaskSpec:
             return torch.randint(0, config.num_labels, (batch_size,), generator=generator)
         if self.labels == "regression":
             return torch.randn((batch_size, config.num_labels), generator=generator)
+        if self.labels == "pixel_values":
+            return torch.rand((batch_size, *self.inputs[0].shape(config)), generator=generator)
         per_token = (batch_size, *self.inputs[0].shape(config))
         if self.labels == "token_class_index":
             return torch.randint(0, config.num_labels, per_token, generator=generator)
@@ -112,6 +121,8 @@ class TaskSpec:
         """The main output's shape for a batch of example inputs, for heads with labels (``None`` otherwise)."""
         if self.labels in ("class_index", "regression"):
             return (batch_size, config.num_labels)
+        if self.labels == "pixel_values":
+            return (batch_size, *self.inputs[0].shape(config))
         per_token = (batch_size, *self.inputs[0].shape(config))
         if self.labels == "token_class_index":
             return (*per_token, config.num_labels)
@@ -180,8 +191,14 @@ class ArchitectureSpec:
         return self.image_processor_class(size=config.image_size, num_channels=config.num_channels)
 
 
-#: Tasks of base models (no head): what ``AutoModel`` loads and what a backbone exports.
-BASE_MODEL_TASKS = ("feature-extraction", "image-feature-extraction")
+#: Tasks of base models (no head): what ``AutoModel`` loads and what a backbone exports. Generative models (an
+#: autoencoder's reconstruction, a GAN's generation) are whole models with no head to swap, so AutoModel loads them.
+BASE_MODEL_TASKS = (
+    "feature-extraction",
+    "image-feature-extraction",
+    "image-to-image",
+    "unconditional-image-generation",
+)
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -203,6 +220,23 @@ def text_inputs(example_length: int = 8) -> tuple[InputSpec, InputSpec]:
     return (
         InputSpec("input_ids", "token_ids", lambda config: (example_length,), dict(axes), lambda c: c.vocab_size),
         InputSpec("attention_mask", "attention_mask", lambda config: (example_length,), dict(axes)),
+    )
+
+
+def latent_input() -> InputSpec:
+    """``latents`` (batch, latent_dim): the noise vector a generator or decoder maps to an image."""
+    return InputSpec("latents", "float", lambda config: (config.latent_dim,))
+
+
+def class_labels_input() -> InputSpec:
+    """``class_labels`` (batch,): the class a conditional generator is asked for, present only when
+    ``config.num_classes > 0``."""
+    return InputSpec(
+        "class_labels",
+        "class_index",
+        lambda config: (),
+        vocab_size=lambda config: config.num_classes,
+        present=lambda config: getattr(config, "num_classes", 0) > 0,
     )
 
 
@@ -355,4 +389,42 @@ def text_generation(model_class: type[PreTrainedModel]) -> TaskSpec:
         processor="tokenizer",
         export_config="TextGenerationExportConfig",
         recipe="train_causal_lm",
+    )
+
+
+# --------------------------------------------------------------------------------------------- generative templates
+def image_reconstruction(model_class: type[PreTrainedModel], not_exported: str) -> TaskSpec:
+    """An autoencoder: ``pixel_values`` in, their ``reconstruction`` (in [0, 1]) out, trained against target images.
+
+    The whole model is what ``AutoModel`` loads (its encoder and decoder are its parts, not a body and a head). The
+    single-graph exporter does not serve it: its parts are exported one graph each (``not_exported`` says how).
+    """
+    from transformers import AutoModel
+
+    return TaskSpec(
+        task="image-to-image",
+        model_class=model_class,
+        auto_class=AutoModel,
+        inputs=(image_input(),),
+        main_output="reconstruction",
+        labels="pixel_values",
+        processor="image",
+        not_exported=not_exported,
+        recipe="train_autoencoder",
+    )
+
+
+def image_generation(model_class: type[PreTrainedModel], not_exported: str) -> TaskSpec:
+    """A generator: ``latents`` (and ``class_labels`` for a conditional one) in, ``images`` out; trained
+    adversarially by its recipe, so the forward has no loss."""
+    from transformers import AutoModel
+
+    return TaskSpec(
+        task="unconditional-image-generation",
+        model_class=model_class,
+        auto_class=AutoModel,
+        inputs=(latent_input(), class_labels_input()),
+        main_output="images",
+        not_exported=not_exported,
+        recipe="train_gan",
     )
