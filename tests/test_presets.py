@@ -148,6 +148,17 @@ PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
     ("vit-mnist", "image-feature-extraction"): (802_048, [1.2925, -0.3116, -0.0442, 1.6087], 0.801269),
     ("vit-cifar", "image-classification"): (3_195_146, [-0.028, 0.1471, -0.0444, 0.2054], 0.206463),
     ("vit-cifar", "image-feature-extraction"): (3_192_576, [-0.9835, 1.3108, -0.8204, -0.5238], 0.799055),
+    ("ae-mnist", "image-to-image"): (1_083_696, [0.1973, 0.4252, 0.0664, 0.0466], 0.471387),
+    ("conv-ae-mnist", "image-to-image"): (241_441, [0.6297, 0.0112, 0.9401, 0.0404], 0.590221),
+    ("sparse-ae-mnist", "image-to-image"): (1_100_112, [0.2476, 0.3496, 0.6907, 0.4288], 0.489743),
+    ("denoising-ae-mnist", "image-to-image"): (1_083_696, [0.1973, 0.4252, 0.0664, 0.0466], 0.471387),
+    ("gan-mnist", "unconditional-image-generation"): (2_946_577, [0.0012, 0.0078, -0.0059, 0.0039], 0.00485391),
+    ("dcgan-mnist", "unconditional-image-generation"): (1_046_978, [0.0051, 0.0104, 0.0073, -0.002], 0.0132259),
+    ("cgan-mnist", "unconditional-image-generation"): (2_967_377, [0.0088, 0.0061, 0.0032, 0.0046], 0.00524396),
+    ("dcgan-64", "unconditional-image-generation"): (36_087_940, [-0.0039, 0.059, 0.0063, 0.0119], 0.021654),
+    ("vae-mnist", "image-to-image"): (1_079_600, [0.0456, 0.3465, 0.0698, 0.885], 0.491995),
+    ("vae-mnist-2d", "image-to-image"): (1_068_820, [0.9923, 0.5616, 0.4923, 0.5222], 0.50024),
+    ("conv-vae-mnist", "image-to-image"): (191_265, [0.6083, 0.9898, 0.5354, 0.9014], 0.625659),
 }
 
 CASES = [

@@ -38,6 +38,9 @@ SHARED_FILES = {
     PACKAGE_ROOT / "layers" / "hfdl_attention.py": lambda folder: any(
         "from .hfdl_attention import" in path.read_text() for path in folder.glob("*.py")
     ),
+    PACKAGE_ROOT / "layers" / "hfdl_autoencoding.py": lambda folder: any(
+        "from .hfdl_autoencoding import" in path.read_text() for path in folder.glob("*.py")
+    ),
 }
 
 
