@@ -20,6 +20,7 @@ OPTIONAL_MODULES = [
     "optimum",
     "gradio",
     "gradio_client",
+    "diffusers",
 ]
 
 PROBE = textwrap.dedent(
@@ -31,6 +32,7 @@ PROBE = textwrap.dedent(
         sys.modules[name] = None
     import torch
     import hfdl
+    import hfdl.pipelines  # the package imports; its pipelines need diffusers only when used
     from transformers import AutoModelForImageClassification
 
     model = hfdl.create_model("lenet5").eval()
