@@ -23,6 +23,7 @@ images; here it is the chunk size, and ``num_images`` the number).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -179,13 +180,16 @@ class DDPMPipeline(HfdlImagePipeline):
         size = (size, size) if isinstance(size, int) else tuple(size)
         shape = (num_images, self.unet.config.in_channels, *size)
         image = randn_tensor(shape, generator=generator, device=self.device, dtype=self.unet.dtype)  # x_T ~ N(0, I)
-        self.scheduler.set_timesteps(num_inference_steps)
+        # A scheduler keeps the timesteps of its last set_timesteps: a copy per call lets concurrent calls (a Space's
+        # requests) with different step counts share one pipeline.
+        scheduler = copy.deepcopy(self.scheduler)
+        scheduler.set_timesteps(num_inference_steps)
         was_training = self.unet.training
         self.unet.eval()
         try:
-            for timestep in self.progress_bar(self.scheduler.timesteps):
+            for timestep in self.progress_bar(scheduler.timesteps):
                 noise = self.unet(image, timestep, class_labels=class_labels).sample  # eps_theta(x_t, t[, y])
-                image = self.scheduler.step(noise, timestep, image, generator=generator).prev_sample  # x_{t-1}
+                image = scheduler.step(noise, timestep, image, generator=generator).prev_sample  # x_{t-1}
         finally:
             self.unet.train(was_training)
         return image / 2 + 0.5  # [-1, 1] -> [0, 1]
