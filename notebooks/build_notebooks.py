@@ -1909,10 +1909,1080 @@ def vision_transfer() -> nbformat.NotebookNode:
     return notebook
 
 
+def autoencoders() -> nbformat.NotebookNode:
+    """Course chapter 7: autoencoders against PCA, conv, sparse and denoising AEs, representation learning."""
+    cells = [
+        md(
+            """
+            # Autoencoders and representation learning with hfdl (chapter 7)
+
+            An autoencoder is trained to give back its input through a narrow **code**: an encoder maps the image
+            to `latent_dim` numbers, a decoder maps them back, and the loss compares the output with the input. No
+            label is used, so whatever the code learns to keep is a representation found in the data alone. This
+            notebook walks chapter 7 with `hfdl`'s `autoencoder` architecture (`AutoencoderModel`), where every
+            variant of the chapter is a config choice:
+
+            1. **A vanilla autoencoder against PCA** at the same code size: reconstruction error against code size.
+            2. **A convolutional autoencoder** (`encoder_type="conv"`).
+            3. **Sparse autoencoders**: an L1 penalty on the code against a KL penalty toward a target firing rate.
+            4. **A denoising autoencoder**: corrupted input, clean target.
+            5. **Representation learning**: PCA, t-SNE and autoencoder codes plotted by class, and K-Means on pixels
+               against K-Means on codes (NMI, ARI).
+            6. **Save and reload** in the Hugging Face format with `from_pretrained`.
+
+            Data: scikit-learn's 1,797 handwritten digits (8x8 pixels, 17 grey levels scaled to [0, 1], the range
+            hfdl's autoencoders take), split 1,437 / 360 stratified with seed 0. They ship with scikit-learn, so the
+            notebook runs offline, in about a minute on two CPU cores; every training starts from a seed, so a
+            rerun prints the same numbers. The presets (`ae-mnist`, `conv-ae-mnist`, `sparse-ae-mnist`,
+            `denoising-ae-mnist`) are sized for 28x28 MNIST; here they are built with smaller widths for 8x8 images,
+            and `recipes/train_autoencoder.py` trains them on MNIST.
+            """
+        ),
+        code(
+            """
+            import warnings
+
+            warnings.filterwarnings("ignore", message="IProgress not found")
+
+            import tempfile
+            import time
+
+            import matplotlib.pyplot as plt
+            import numpy as np
+            import torch
+            import torch.nn.functional as F
+            import transformers
+            from sklearn.datasets import load_digits
+            from sklearn.decomposition import PCA
+            from sklearn.model_selection import train_test_split
+            from transformers import AutoModel
+
+            import hfdl
+            from hfdl.evaluation import embed_2d, kmeans_scores
+            from hfdl.layers.hfdl_autoencoding import corrupt_images
+
+            torch.set_num_threads(1)  # tiny models: one thread is as fast, and the numbers do not depend on the machine
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
+
+            digits = load_digits()
+            pixels = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16  # (1797, 1, 8, 8) in [0, 1]
+            train_rows, test_rows = train_test_split(
+                np.arange(len(digits.target)), test_size=0.2, stratify=digits.target, random_state=0
+            )
+            x_train, x_test = pixels[train_rows], pixels[test_rows]
+            y_train, y_test = digits.target[train_rows], digits.target[test_rows]
+            flat_train, flat_test = x_train.flatten(1).numpy(), x_test.flatten(1).numpy()
+            print(f"{len(x_train):,} training and {len(x_test):,} test digits of shape {tuple(x_train.shape[1:])}")
+            """
+        ),
+        md(
+            """
+            Two helpers serve every section. `make` builds an autoencoder from a preset with overrides for 8x8
+            images (the encoder widths 128 and 64, the decoder mirrors them), from a fixed seed. `fit` is a plain
+            training loop: the model computes its loss when given `labels`, the clean target images (here the input
+            itself); in training mode a denoising autoencoder corrupts its input first, with the noise drawn from
+            the `generator` it is given. The reconstruction loss is the binary cross-entropy of the pixels (the
+            config's default, `reconstruction_loss="bce"`), and every comparison below reports the **mean squared
+            error per pixel** on the test digits, which PCA can be measured with too.
+            """
+        ),
+        code(
+            """
+            def make(preset, **overrides):
+                torch.manual_seed(0)
+                settings = {"image_size": 8, "hidden_sizes": [128, 64], **overrides}
+                return hfdl.create_model(preset, **settings)
+
+
+            def fit(model, x, epochs=30, learning_rate=3e-3, batch_size=64, seed=0):
+                \"\"\"Train `model` to give back `x`; return the mean training loss of each epoch.\"\"\"
+                optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+                shuffle = torch.Generator().manual_seed(seed)
+                noise = torch.Generator().manual_seed(seed + 1)  # the denoising autoencoder's corruption
+                history = []
+                model.train()
+                for _ in range(epochs):
+                    order, total = torch.randperm(len(x), generator=shuffle), 0.0
+                    for start in range(0, len(x), batch_size):
+                        batch = x[order[start : start + batch_size]]
+                        loss = model(pixel_values=batch, labels=batch, generator=noise).loss
+                        optimizer.zero_grad()
+                        loss.backward()
+                        optimizer.step()
+                        total += loss.item() * len(batch)
+                    history.append(total / len(x))
+                model.eval()
+                return history
+
+
+            @torch.no_grad()
+            def test_error(model, x=x_test, target=x_test):
+                \"\"\"Mean squared error per pixel of the (eval-mode, so deterministic) reconstruction of `x`.\"\"\"
+                return F.mse_loss(model(pixel_values=x).reconstruction, target).item()
+            """
+        ),
+        md(
+            """
+            ## 1. A vanilla autoencoder against PCA
+
+            PCA is the best **linear** code: projecting onto the top `k` principal directions gives the lowest squared
+            reconstruction error of any rank-`k` linear map. An autoencoder with linear layers and a squared-error
+            loss can do no better -- it learns the same subspace (Baldi & Hornik, 1989). What the autoencoder adds is
+            **nonlinearity**: ReLU layers on both sides of the code let it bend the subspace into a curved surface
+            through the data. The gain should show most where the code is smallest, since a curved 2-D surface can
+            follow the digits far more closely than a plane. Below, the same code sizes for both: PCA fitted on the
+            training digits, and the autoencoder (`ae-mnist`, linear code layer) trained for 30 epochs.
+            """
+        ),
+        code(
+            """
+            start = time.perf_counter()
+            code_sizes = [2, 4, 8, 16, 32]
+            pca_error, ae_error, autoencoders = [], [], {}
+            for size in code_sizes:
+                pca = PCA(n_components=size, random_state=0).fit(flat_train)
+                pca_error.append(float(((pca.inverse_transform(pca.transform(flat_test)) - flat_test) ** 2).mean()))
+                autoencoders[size] = make("ae-mnist", latent_dim=size)
+                fit(autoencoders[size], x_train)
+                ae_error.append(test_error(autoencoders[size]))
+            print(f"{'code size':>9} {'PCA':>7} {'autoencoder':>12}")
+            for size, linear, learned in zip(code_sizes, pca_error, ae_error):
+                print(f"{size:>9} {linear:>7.4f} {learned:>12.4f}")
+            print(f"(five autoencoders trained in {time.perf_counter() - start:.0f} s)")
+
+            plt.figure(figsize=(5, 3))
+            plt.plot(code_sizes, pca_error, "o-", label="PCA (linear)")
+            plt.plot(code_sizes, ae_error, "s-", label="autoencoder (MLP)")
+            plt.xscale("log", base=2)
+            plt.xticks(code_sizes, code_sizes)
+            plt.xlabel("code size")
+            plt.ylabel("test MSE per pixel")
+            plt.legend()
+            plt.show()
+            """
+        ),
+        md(
+            """
+            The autoencoder wins clearly where the code is small: with 2 or 4 numbers its error is about a third
+            lower than PCA's. The gap closes as the code grows, and at 32 numbers -- half the pixels -- PCA is
+            better: 32 principal components keep nearly all the variance of 8x8 digits, while the autoencoder,
+            trained for 30 epochs on cross-entropy rather than squared error, has not reached that. A nonlinear code
+            pays off when the code must be much smaller than the data.
+            """
+        ),
+        md(
+            """
+            ## 2. A convolutional autoencoder
+
+            `encoder_type="conv"` replaces the fully connected layers by 3x3 convolutions of stride 2 (8x8 -> 4x4 ->
+            2x2 feature maps here), and the decoder mirrors them with transposed convolutions. Below it is compared
+            with the MLP autoencoder and PCA at the same code size, 8: the digits at the top, each method's
+            reconstruction under them.
+            """
+        ),
+        code(
+            """
+            conv_ae = make("conv-ae-mnist", conv_channels=[16, 32], latent_dim=8)
+            fit(conv_ae, x_train)
+            mlp_ae = autoencoders[8]
+            pca8 = PCA(n_components=8, random_state=0).fit(flat_train)
+            for name, model in (("MLP autoencoder", mlp_ae), ("conv autoencoder", conv_ae)):
+                print(f"{name}: {model.num_parameters():,} parameters, test MSE {test_error(model):.4f}")
+            print(f"PCA: {8 * 64 + 64:,} numbers (8 components and the mean), test MSE {pca_error[2]:.4f}")
+
+            shown = x_test[:10]
+            with torch.no_grad():
+                rows = {
+                    "digits": shown,
+                    "PCA, 8": torch.tensor(pca8.inverse_transform(pca8.transform(shown.flatten(1).numpy()))),
+                    "MLP AE, 8": mlp_ae(pixel_values=shown).reconstruction,
+                    "conv AE, 8": conv_ae(pixel_values=shown).reconstruction,
+                }
+            figure, axes = plt.subplots(len(rows), 10, figsize=(8, 3.6))
+            for row, (name, images) in enumerate(rows.items()):
+                for column in range(10):
+                    axes[row, column].imshow(images[column].reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
+                    axes[row, column].set_xticks([])
+                    axes[row, column].set_yticks([])
+                axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            The convolutional autoencoder gets within a quarter of the MLP's error with a third of its parameters, but
+            not below it: an 8x8 digit has little room for what convolutions are good at, the same local pattern
+            recurring at many places (two stride-2 layers already reach 2x2 maps). On 28x28 images the shared weights
+            matter far more, which is why `conv-ae-mnist` exists beside `ae-mnist`.
+
+            ## 3. Sparse autoencoders: L1 against KL
+
+            A code as wide as the input (64 units for 64 pixels) could simply copy it. A **sparse** autoencoder
+            instead asks that only a few code units be active for any one image, so each unit must stand for a
+            feature that few images share. hfdl offers the chapter's two penalties (`sparsity=`):
+
+            * `"l1"`: `sparsity_weight * sum_j |h_j|` on a ReLU code, averaged over the batch. The L1 norm's constant
+              pull toward zero switches units off *exactly* (ReLU outputs 0).
+            * `"kl"` (Ng, 2011): the code goes through a sigmoid, so each unit's mean activation over the batch,
+              $\\hat\\rho_j$, reads as a firing rate, and the penalty is
+              $\\sum_j \\mathrm{KL}(\\rho \\,\\|\\, \\hat\\rho_j) = \\sum_j \\rho \\log\\frac{\\rho}{\\hat\\rho_j}
+              + (1-\\rho)\\log\\frac{1-\\rho}{1-\\hat\\rho_j}$ toward a target rate $\\rho$ (`sparsity_target`,
+              0.05 here). It constrains the *average* activity of each unit, not each activation.
+
+            The histograms show the code activations on the test digits; the right panel each unit's mean activation
+            under the KL penalty against the target.
+            """
+        ),
+        code(
+            """
+            sparse = {
+                "L1": make("sparse-ae-mnist", hidden_sizes=[128], latent_dim=64, sparsity="l1", sparsity_weight=3e-3),
+                "KL": make("sparse-ae-mnist", hidden_sizes=[128], latent_dim=64, sparsity="kl", sparsity_weight=3e-2),
+            }
+            codes = {}
+            for name, model in sparse.items():
+                fit(model, x_train)
+                with torch.no_grad():
+                    codes[name] = model.encode(x_test)
+                active = (codes[name] > 0.05).float().mean().item()
+                print(f"{name}: test MSE {test_error(model):.4f}, mean activation {codes[name].mean():.3f}, "
+                      f"share of activations above 0.05: {active:.3f}, exactly 0: {(codes[name] == 0).float().mean():.3f}")
+
+            figure, axes = plt.subplots(1, 3, figsize=(12, 3))
+            for axis, (name, code) in zip(axes, codes.items()):
+                axis.hist(code.flatten().numpy(), bins=50, log=True)
+                axis.set_title(f"{name} code activations (test digits)")
+            unit_rates = codes["KL"].mean(dim=0).sort(descending=True).values
+            axes[2].bar(range(64), unit_rates.numpy())
+            axes[2].axhline(0.05, color="tab:red", label="target rate 0.05")
+            axes[2].set_title("KL: mean activation of each unit")
+            axes[2].set_xlabel("code unit (sorted)")
+            axes[2].legend()
+            plt.show()
+            """
+        ),
+        md(
+            """
+            Both penalties give a sparse code at the same reconstruction error, in different ways. L1 on a ReLU code
+            switches most activations **exactly** off (the spike at 0): each digit is described by a few active
+            units. KL on a sigmoid code never reaches 0, but pins each unit's *average* activation near the target
+            rate of 0.05: most activations are small and each unit fires strongly for a small share of the digits.
+            """
+        ),
+        md(
+            """
+            ## 4. A denoising autoencoder
+
+            Vincent et al. (2008) corrupt the input and train the network to give back the **clean** image: it can no
+            longer copy, it has to know what digits look like. In hfdl the corruption is config (`noise_type`:
+            `gaussian`, `masking`, `salt_and_pepper`; `noise_level`), applied in training mode only, and
+            `model.corrupt(x)` applies the same noise on demand. Below a plain autoencoder and a denoising one
+            (`denoising-ae-mnist`: Gaussian noise with standard deviation 0.3, clipped to [0, 1]), both with a
+            16-unit code, are given noisy test digits.
+            """
+        ),
+        code(
+            """
+            plain = make("ae-mnist", latent_dim=16)
+            fit(plain, x_train)
+            denoising = make("denoising-ae-mnist", latent_dim=16, noise_type="gaussian", noise_level=0.3)
+            fit(denoising, x_train)
+
+            noisy = denoising.corrupt(x_test[:10], generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                rows = {
+                    "clean": x_test[:10],
+                    "noisy (0.3)": noisy,
+                    "plain AE": plain(pixel_values=noisy).reconstruction,
+                    "denoising AE": denoising(pixel_values=noisy).reconstruction,
+                }
+            figure, axes = plt.subplots(len(rows), 10, figsize=(8, 3.6))
+            for row, (name, images) in enumerate(rows.items()):
+                for column in range(10):
+                    axes[row, column].imshow(images[column, 0], cmap="gray_r", vmin=0, vmax=1)
+                    axes[row, column].set_xticks([])
+                    axes[row, column].set_yticks([])
+                axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            How much noise each one undoes: the error of the reconstruction against the **clean** test digit as the
+            Gaussian noise grows (0 is the plain reconstruction task), with the input itself as a baseline.
+            """
+        ),
+        code(
+            """
+            levels = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+            errors = {"noisy input itself": [], "plain AE": [], "denoising AE": []}
+            for level in levels:
+                corrupted = corrupt_images(x_test, "gaussian", level, torch.Generator().manual_seed(1))
+                errors["noisy input itself"].append(F.mse_loss(corrupted, x_test).item())
+                errors["plain AE"].append(test_error(plain, corrupted, x_test))
+                errors["denoising AE"].append(test_error(denoising, corrupted, x_test))
+            print("noise std:   " + " ".join(f"{level:>6.1f}" for level in levels))
+            for name, values in errors.items():
+                print(f"{name:<19}" + " ".join(f"{value:>6.4f}" for value in values))
+
+            plt.figure(figsize=(5, 3))
+            for name, values in errors.items():
+                plt.plot(levels, values, "o-", label=name)
+            plt.xlabel("Gaussian noise std")
+            plt.ylabel("MSE per pixel vs clean digit")
+            plt.legend()
+            plt.show()
+            """
+        ),
+        md(
+            """
+            The trade-off is plain: on clean digits the plain autoencoder reconstructs better, since that is exactly
+            what it was trained for; from a noise std of 0.2 on the denoising autoencoder is closer to the clean
+            digit, and at 0.5 its error is little more than half the plain one's. Both improve on the noisy input
+            itself: even the plain autoencoder projects onto what digits look like, but only the denoising one was
+            taught to.
+            """
+        ),
+        md(
+            """
+            ## 5. Representation learning: PCA, t-SNE and autoencoder codes
+
+            Nothing above used the labels. Do the codes nevertheless sort the digits by class? Three 2-D views of the
+            1,437 training digits, coloured by their (unused) label: the first two principal components of the pixels;
+            t-SNE of the pixels (van der Maaten & Hinton, 2008: it keeps each point's neighbours close and gives up
+            global distances); and the 2-unit code of the autoencoder of section 1, read directly.
+            `hfdl.evaluation.embed_2d` wraps scikit-learn's PCA and t-SNE with a seed.
+            """
+        ),
+        code(
+            """
+            with torch.no_grad():
+                code2 = autoencoders[2].encode(x_train).numpy()
+            views = {
+                "PCA of the pixels": embed_2d(flat_train, "pca"),
+                "t-SNE of the pixels": embed_2d(flat_train, "tsne"),
+                "autoencoder code (2 units)": code2,
+            }
+            figure, axes = plt.subplots(1, 3, figsize=(8.4, 2.9))
+            for axis, (name, points) in zip(axes, views.items()):
+                scatter = axis.scatter(points[:, 0], points[:, 1], c=y_train, cmap="tab10", vmin=-0.5, vmax=9.5, s=1)
+                axis.set_title(name)
+                axis.set_xticks([])
+                axis.set_yticks([])
+            figure.colorbar(scatter, ax=axes, ticks=range(10), label="digit", shrink=0.8)
+            plt.show()
+            """
+        ),
+        md(
+            """
+            A number for the same question: **K-Means** with 10 clusters (10 seeded restarts) on each representation,
+            scored against the labels by the normalised mutual information (NMI) and the adjusted Rand index (ARI),
+            both 1 for clusters that are exactly the classes and about 0 for a random assignment
+            (`hfdl.evaluation.kmeans_scores`).
+            """
+        ),
+        code(
+            """
+            with torch.no_grad():
+                representations = {
+                    "pixels (64)": flat_train,
+                    "PCA (8)": pca8.transform(flat_train),
+                    "MLP AE code (8)": mlp_ae.encode(x_train).numpy(),
+                    "conv AE code (8)": conv_ae.encode(x_train).numpy(),
+                    "denoising AE code (16)": denoising.encode(x_train).numpy(),
+                    "t-SNE of the pixels (2)": views["t-SNE of the pixels"],
+                }
+            print(f"{'K-Means on':<26} {'NMI':>6} {'ARI':>6}")
+            for name, features in representations.items():
+                scores = kmeans_scores(features, y_train, n_clusters=10, seed=0)
+                print(f"{name:<26} {scores['nmi']:>6.3f} {scores['ari']:>6.3f}")
+            """
+        ),
+        md(
+            """
+            On these digits an 8-number code clusters about as well as the 64 pixels -- the same class information
+            in an eighth of the numbers -- but not better. K-Means on the raw pixels of small, centred digits is
+            already a strong baseline, and a code trained to *redraw* a digit keeps its thickness and slant along
+            with its class. The t-SNE map clusters far better: it is built to keep each digit beside its nearest
+            neighbours, which is what K-Means needs (but it is a picture of this data set, with no encoder for new
+            images). The README repeats the comparison on MNIST with autoencoder and VAE codes.
+            """
+        ),
+        md(
+            """
+            ## 6. Save and reload
+
+            An hfdl autoencoder is a `transformers` model: `save_pretrained` writes `config.json` and
+            `model.safetensors`, and `AutoModel.from_pretrained` rebuilds it (hfdl registered the `hfdl-autoencoder`
+            type with the Auto classes on import; `push_to_hub` would publish the same folder). The reloaded model
+            gives the same reconstructions, bit for bit.
+            """
+        ),
+        code(
+            """
+            with tempfile.TemporaryDirectory() as folder:
+                denoising.save_pretrained(folder)
+                reloaded = AutoModel.from_pretrained(folder)
+            reloaded.eval()
+            with torch.no_grad():
+                same = torch.equal(reloaded(pixel_values=x_test).reconstruction, denoising(pixel_values=x_test).reconstruction)
+            print(f"{type(reloaded).__name__}, noise {reloaded.config.noise_type} {reloaded.config.noise_level}; "
+                  f"same reconstructions after reloading: {same}")
+            """
+        ),
+        md(
+            """
+            ## Next
+
+            * `recipes/train_autoencoder.py --model denoising-ae-mnist` trains these models on MNIST or any image
+              data set the image recipe takes, with Accelerate; the README reports their K-Means NMI on MNIST.
+            * Chapter 8's notebook, `08_generative.ipynb`, makes the code probabilistic (the VAE) and turns the
+              decoder into a generator.
+            * The `latent-explorer` Space adds noise to a digit you draw and shows the denoising autoencoder's answer.
+            """
+        ),
+    ]
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
+def generative() -> nbformat.NotebookNode:
+    """Course chapter 8: the VAE (ELBO, beta, KL annealing, latent grid, IWAE), GAN and cGAN, DCGAN, pipelines, DDPM."""
+    cells = [
+        md(
+            """
+            # Generative models with hfdl: VAEs, GANs and a diffusion comparator (chapter 8)
+
+            An autoencoder (chapter 7) compresses; a **generative model** can also draw new images. This notebook
+            trains the two families of chapter 8 on small digits and measures them, not only looks at them:
+
+            1. **The variational autoencoder** (Kingma & Welling, 2014): the reparameterisation trick, the ELBO over
+               training, beta-VAE and KL annealing side by side, a 2-D latent space, samples, and the
+               importance-weighted bound on log p(x) (Burda et al., 2016) in nats.
+            2. **GANs**: an MLP GAN (Goodfellow et al., 2014) against a conditional GAN (Mirza & Osindero, 2014),
+               their losses, and a mode-collapse monitor: the entropy of the class histogram that a small digit
+               classifier assigns to the samples; the Frechet distance in that classifier's feature space.
+            3. **DCGAN**'s layout (Radford et al., 2016) at the paper's 64x64, with parameter counts.
+            4. **Pipelines** in the diffusers style: `GANPipeline(...)(num_images=8, generator=...).images`.
+            5. **A DDPM** (Ho et al., 2020) through the same pipeline call, for comparison.
+
+            Data: scikit-learn's 1,797 digits (8x8, scaled to [0, 1]), split 1,437 / 360 stratified with seed 0, so
+            that everything trains in about a minute on two CPU cores, offline; every random draw is
+            seeded. The presets (`vae-mnist`, `gan-mnist`, `cgan-mnist`, `dcgan-mnist`) are sized for 28x28 MNIST
+            and are built here with smaller widths; `recipes/train_autoencoder.py`, `recipes/train_gan.py` and
+            `recipes/train_ddpm.py` train them on MNIST, and the README reports their measures there.
+            """
+        ),
+        code(
+            """
+            import warnings
+
+            warnings.filterwarnings("ignore", message="IProgress not found")
+
+            import math
+            import tempfile
+            import time
+
+            import matplotlib.pyplot as plt
+            import numpy as np
+            import torch
+            import torch.nn.functional as F
+            import transformers
+            from scipy.stats import norm
+            from sklearn.datasets import load_digits
+            from sklearn.model_selection import train_test_split
+
+            import hfdl
+            import hfdl.pipelines  # the diffusers-style pipelines (imports diffusers)
+            from hfdl.evaluation import ClassifierFeatureExtractor, class_histogram, generative_report, histogram_entropy
+            from hfdl.generative_training import binarize, discriminator_loss, generator_loss, kl_weight
+
+            torch.set_num_threads(1)  # tiny models: one thread is as fast, and the numbers do not depend on the machine
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
+            # Lines and markers without antialiasing: this notebook has many figures, and the PNGs stay half as large.
+            plt.rcParams.update({"lines.antialiased": False, "patch.antialiased": False})
+
+            digits = load_digits()
+            pixels = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16  # (1797, 1, 8, 8) in [0, 1]
+            train_rows, test_rows = train_test_split(
+                np.arange(len(digits.target)), test_size=0.2, stratify=digits.target, random_state=0
+            )
+            x_train, x_test = pixels[train_rows], pixels[test_rows]
+            y_train, y_test = torch.tensor(digits.target[train_rows]), torch.tensor(digits.target[test_rows])
+            # The VAE's Bernoulli decoder models binary pixels: the test digits are binarised once, with a fixed seed
+            # (x ~ Bernoulli(grey level)); training draws a new binarisation of every batch (dynamic binarisation).
+            binary_test = binarize(x_test, generator=torch.Generator().manual_seed(0))
+            print(f"{len(x_train):,} training and {len(x_test):,} test digits of shape {tuple(x_train.shape[1:])}")
+
+
+            def show_grid(images, rows, title=None, axis=None):
+                \"\"\"Tile (N, 1, 8, 8) images in [0, 1] into `rows` rows on one axis.\"\"\"
+                columns = math.ceil(len(images) / rows)
+                canvas = torch.ones(rows * 9 - 1, columns * 9 - 1)
+                for index, image in enumerate(images):
+                    row, column = divmod(index, columns)
+                    canvas[row * 9 : row * 9 + 8, column * 9 : column * 9 + 8] = 1 - image[0]
+                axis = axis or plt.gca()
+                axis.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")  # crisp pixels, small PNGs
+                axis.axis("off")
+                if title:
+                    axis.set_title(title)
+            """
+        ),
+        md(
+            r"""
+            ## 1. The variational autoencoder
+
+            The VAE makes the code probabilistic. The encoder gives, for an image $x$, the mean $\mu(x)$ and the
+            log-variance $\log\sigma^2(x)$ of a Gaussian posterior $q(z|x) = \mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)$;
+            the decoder gives the probability $p(x|z)$ of each pixel being on (a Bernoulli decoder); the prior is
+            $p(z) = \mathcal{N}(0, I)$. Training maximises the **evidence lower bound**:
+
+            $$\log p(x) \;\ge\; \mathrm{ELBO}(x) = \mathbb{E}_{q(z|x)}\big[\log p(x|z)\big]
+              - \mathrm{KL}\big(q(z|x)\,\|\,p(z)\big),$$
+
+            a **reconstruction** term (how well a code drawn from the posterior explains the image) minus a **KL**
+            term (how far the posterior is from the prior, in closed form for two Gaussians:
+            $\mathrm{KL} = \tfrac12\sum_j \big(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\big)$).
+
+            **The reparameterisation trick.** The expectation needs a sample $z \sim q(z|x)$, and sampling is not
+            differentiable in $\mu$ and $\sigma$. Writing the sample as a deterministic function of the parameters
+            and of parameter-free noise,
+
+            $$z = \mu(x) + \sigma(x) \odot \varepsilon, \qquad \varepsilon \sim \mathcal{N}(0, I),$$
+
+            moves the randomness into $\varepsilon$: $\partial z / \partial \mu = 1$ and
+            $\partial z / \partial \sigma = \varepsilon$, so the gradient of the sampled reconstruction term flows
+            back into the encoder. `VAEModel.forward` does exactly this (with $\varepsilon$ from the `generator` it is
+            given) and returns the loss $-\log p(x|z) + \beta\,\mathrm{KL}$ in **nats per image** (summed over the 64
+            pixels and the latent dimensions), with both terms beside it.
+
+            The training loop below adds two of the chapter's knobs: **beta** (`config.beta`, the beta-VAE of Higgins
+            et al., 2017) and **KL annealing** (Bowman et al., 2016): the KL weight ramps from 0 to beta over the first
+            epochs (`hfdl.generative_training.kl_weight`), so the decoder learns to use z before the KL term pulls
+            every posterior onto the prior.
+            """
+        ),
+        code(
+            """
+            def train_vae(model, epochs=40, warmup_epochs=0, learning_rate=3e-3, batch_size=64, seed=0):
+                \"\"\"Train on dynamically binarised digits; return per-epoch means of -log p(x|z), KL and the ELBO.\"\"\"
+                optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+                shuffle, draws = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+                warmup_steps = warmup_epochs * math.ceil(len(x_train) / batch_size)
+                history, step = {"reconstruction": [], "kl": [], "elbo": []}, 0
+                model.train()
+                for _ in range(epochs):
+                    order, reconstruction, kl = torch.randperm(len(x_train), generator=shuffle), 0.0, 0.0
+                    for start in range(0, len(x_train), batch_size):
+                        batch = binarize(x_train[order[start : start + batch_size]], generator=draws)
+                        output = model(pixel_values=batch, labels=batch, generator=draws)
+                        weight = kl_weight(step, warmup_steps, model.config.beta)  # beta, or its ramp
+                        loss = output.reconstruction_loss + weight * output.kl
+                        optimizer.zero_grad()
+                        loss.backward()
+                        optimizer.step()
+                        reconstruction += output.reconstruction_loss.item() * len(batch)
+                        kl += output.kl.item() * len(batch)
+                        step += 1
+                    history["reconstruction"].append(reconstruction / len(x_train))
+                    history["kl"].append(kl / len(x_train))
+                    history["elbo"].append(-(reconstruction + kl) / len(x_train))
+                model.eval()
+                return history
+
+
+            def make_vae(**overrides):
+                torch.manual_seed(0)
+                return hfdl.create_model("vae-mnist", image_size=8, hidden_sizes=[128, 64], **overrides)
+
+
+            start = time.perf_counter()
+            vae = make_vae(latent_dim=8)
+            history = train_vae(vae)
+            print(f"trained in {time.perf_counter() - start:.0f} s; last epoch: -log p(x|z) {history['reconstruction'][-1]:.2f}, "
+                  f"KL {history['kl'][-1]:.2f}, ELBO {history['elbo'][-1]:.2f} nats per image")
+            """
+        ),
+        md(
+            """
+            ### beta-VAE and KL annealing side by side
+
+            Three runs from the same seed: the plain VAE above (beta = 1), a **beta-VAE** with beta = 4 (a heavier KL
+            term: posteriors closer to the prior, fewer latent dimensions in use, blurrier reconstructions), and
+            beta = 1 with the KL weight **annealed** over the first 10 epochs. The first panel shows the plain VAE's
+            ELBO over training with its two terms; the other two compare the runs' terms. The table measures each on
+            the binarised test digits with `vae.elbo` (weight 1 on the KL whatever beta was: the bound itself) and
+            counts the **active units**, the latent dimensions whose posterior mean varies across the test digits
+            (variance above 0.01, Burda et al.'s criterion); the others carry no information about x.
+            """
+        ),
+        code(
+            """
+            vaes, histories = {"beta = 1": vae}, {"beta = 1": history}
+            vaes["beta = 4"] = make_vae(latent_dim=8, beta=4.0)
+            histories["beta = 4"] = train_vae(vaes["beta = 4"])
+            vaes["beta = 1, KL annealed"] = make_vae(latent_dim=8)
+            histories["beta = 1, KL annealed"] = train_vae(vaes["beta = 1, KL annealed"], warmup_epochs=10)
+
+            print(f"{'model':<24} {'test ELBO':>9} {'-log p(x|z)':>12} {'KL':>6} {'active units':>13}")
+            for name, model in vaes.items():
+                with torch.no_grad():
+                    output = model(pixel_values=binary_test, labels=binary_test, generator=torch.Generator().manual_seed(0))
+                    elbo = model.elbo(binary_test, generator=torch.Generator().manual_seed(0)).mean().item()
+                    active = int((model.encode(binary_test)[0].var(dim=0) > 0.01).sum())
+                print(f"{name:<24} {elbo:>9.2f} {output.reconstruction_loss.item():>12.2f} {output.kl.item():>6.2f} "
+                      f"{active:>10} / 8")
+
+            figure, axes = plt.subplots(1, 3, figsize=(11, 2.5))
+            epochs = range(1, 41)
+            axes[0].plot(epochs, [-value for value in history["reconstruction"]], label="E[log p(x|z)]")
+            axes[0].plot(epochs, history["kl"], label="KL")
+            axes[0].plot(epochs, history["elbo"], label="ELBO = E[log p(x|z)] - KL")
+            axes[0].set_title("beta = 1: the ELBO and its terms")
+            for name, values in histories.items():
+                axes[1].plot(epochs, values["kl"], label=name)
+                axes[2].plot(epochs, values["reconstruction"], label=name)
+            axes[1].set_title("KL(q(z|x) || p(z))")
+            axes[2].set_title("-log p(x|z)")
+            for axis in axes:
+                axis.set_xlabel("epoch (training, nats per image)")
+                axis.legend(fontsize=7)
+            plt.show()
+            """
+        ),
+        md(
+            """
+            The ELBO bounds log p(x) from below: higher is better. With beta = 4 the VAE suffers **posterior collapse**:
+            the weighted KL costs more than any latent dimension saves in reconstruction, so every posterior becomes the
+            prior (KL 0, no active unit), z says nothing about x, and the decoder draws the same average digit whatever
+            z is (see the samples below). 64 binary pixels hold little information per image, so here beta = 4 takes all
+            of it; with more information per image (MNIST's 784 pixels) a beta-VAE usually keeps some units and trades
+            detail for a smoother code (Higgins et al., 2017). KL annealing goes the other way: the decoder learned to
+            use z while the KL weight was small, and the run ends with more information in the code (a higher KL), a
+            lower reconstruction cost and a slightly better test ELBO than the plain VAE.
+            """
+        ),
+        md(
+            """
+            ### A 2-D latent space
+
+            With `latent_dim=2` (the `vae-mnist-2d` preset) the whole latent space can be drawn. Left: the posterior
+            means of the test digits, coloured by their label, which the VAE never saw. Right: the decoder's output
+            on a 10x10 grid of z, placed at the Gaussian quantiles 3 % ... 97 % of each axis, so that every cell
+            covers an equal share of the prior's probability: the digits morph continuously into one another,
+            because the KL term packs the posteriors together around the origin with no gaps between them.
+            """
+        ),
+        code(
+            """
+            vae2d = make_vae(latent_dim=2)
+            train_vae(vae2d)
+            quantiles = torch.tensor(norm.ppf(np.linspace(0.03, 0.97, 10)), dtype=torch.float32)
+            grid = torch.stack(torch.meshgrid(quantiles, quantiles.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
+            with torch.no_grad():
+                means = vae2d.encode(binary_test)[0]
+                decoded = vae2d.decode(grid)
+            figure, (left, right) = plt.subplots(1, 2, figsize=(5.8, 2.7))
+            scatter = left.scatter(means[:, 0], means[:, 1], c=y_test, cmap="tab10", vmin=-0.5, vmax=9.5, s=6)
+            left.set_title("test digits: posterior means", fontsize=10)
+            figure.colorbar(scatter, ax=left, ticks=range(10), label="digit")
+            show_grid(decoded, rows=10, title="decoder on a 10x10 grid of z", axis=right)
+            plt.show()
+            """
+        ),
+        md(
+            """
+            ### Samples
+
+            `vae.sample(n, generator=...)` draws z from the prior N(0, I) and returns the decoder's mean (the pixel
+            probabilities), images in [0, 1]; the same seed gives the same images. One row per VAE of the comparison.
+            """
+        ),
+        code(
+            """
+            figure, axes = plt.subplots(3, 1, figsize=(7, 2.3))
+            for axis, (name, model) in zip(axes, vaes.items()):
+                show_grid(model.sample(24, generator=torch.Generator().manual_seed(0)), rows=1, axis=axis)
+                axis.set_title(name, fontsize=9)
+            plt.show()
+            """
+        ),
+        md(
+            r"""
+            ### How good is the model? The IWAE bound, in nats
+
+            The ELBO is a lower bound on $\log p(x)$; how loose depends on how well $q(z|x)$ matches the true
+            posterior. Burda et al. (2016) tighten it with $k$ importance samples $z_i \sim q(z|x)$:
+
+            $$\mathcal{L}_k(x) = \log \frac{1}{k}\sum_{i=1}^{k} \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}
+              \;\le\; \log p(x),$$
+
+            which equals the ELBO in expectation for $k = 1$, never decreases in expectation with $k$, and tends to
+            $\log p(x)$ as $k \to \infty$. `vae.iwae_bound(x, num_samples=k)` computes it in chunks; its negative is
+            the **test negative log-likelihood** that VAE papers report (in nats per image, here for 64 binarised
+            pixels; the README reports MNIST's 784 with k = 1000).
+            """
+        ),
+        code(
+            """
+            with torch.no_grad():
+                elbo = vae.elbo(binary_test, generator=torch.Generator().manual_seed(0)).mean().item()
+                print(f"ELBO (closed-form KL, one z per image): {elbo:.2f} nats")
+                for k in (1, 10, 100):
+                    bound = vae.iwae_bound(binary_test, num_samples=k, generator=torch.Generator().manual_seed(0))
+                    print(f"IWAE bound, k = {k:>3}: {bound.mean().item():.2f} nats  (test NLL <= {-bound.mean().item():.2f})")
+            """
+        ),
+        md(
+            """
+            The bound tightens as k grows: the single-sample ELBO underestimates log p(x) by at least the difference
+            between k = 1 and k = 100, about 0.7 nats here -- the price of a Gaussian q(z|x) that cannot match the
+            true posterior exactly. These are small numbers because an 8x8 binary digit holds little information;
+            for 28x28 MNIST, Burda et al. (2016) report about 86.8 nats for a VAE of this kind (trained with k = 1
+            on the full 60,000 digits, dynamically binarised), and the README gives hfdl's `vae-mnist` with the
+            binarisation it used.
+            """
+        ),
+        md(
+            """
+            ## 2. GANs: an MLP GAN against a conditional GAN
+
+            A GAN trains two networks against each other: the **generator** G maps noise z ~ N(0, I) to an image, the
+            **discriminator** D scores an image as real or generated. D minimises the binary cross-entropy of telling
+            them apart; G uses the **non-saturating** loss -log D(G(z)) (Goodfellow et al., 2014, section 3), whose
+            gradient is strong exactly when D rejects G's samples. Real labels are smoothed to 0.9 (one-sided label
+            smoothing, Salimans et al., 2016). Both losses are in `hfdl.generative_training`, and `GANModel` owns
+            both networks (`model.generator`, `model.discriminator`) as one Hub model.
+
+            The **conditional GAN** (`cgan-mnist`, `num_classes=10`) gives both networks the class: G draws the digit
+            it is asked for, D judges whether an image is a real example *of that class*.
+
+            Pictures alone do not rank generators, so first a **judge**: a small MLP digit classifier (`mlp-digits`)
+            trained on the training digits. `hfdl.evaluation.ClassifierFeatureExtractor` wraps it: it applies the
+            classifier's own preprocessing to [0, 1] images and returns its predictions and its penultimate features.
+            """
+        ),
+        code(
+            """
+            torch.manual_seed(0)
+            classifier = hfdl.create_model("mlp-digits")
+            judge = ClassifierFeatureExtractor(classifier)
+            inputs = judge.preprocess(x_train)
+            optimizer = torch.optim.Adam(classifier.parameters(), lr=3e-3)
+            shuffle = torch.Generator().manual_seed(0)
+            classifier.train()
+            for epoch in range(15):
+                order = torch.randperm(len(inputs), generator=shuffle)
+                for start in range(0, len(inputs), 64):
+                    rows = order[start : start + 64]
+                    loss = classifier(pixel_values=inputs[rows], labels=y_train[rows]).loss
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+            accuracy = (judge.predict(x_test) == y_test).float().mean().item()
+            print(f"judge: {classifier.num_parameters():,} parameters, test accuracy {accuracy:.3f}")
+            """
+        ),
+        md(
+            """
+            The training loop: one D step then one G step per batch, Adam with the DCGAN paper's settings (learning
+            rate 2e-4, beta1 = 0.5). Every 100 steps, 500 samples from a **fixed** noise (the same z each time) go to
+            the judge, and the entropy of its class histogram is logged: log 10 = 2.30 nats when every digit is drawn
+            equally often, lower when the generator collapses onto a few modes. The recipe
+            `recipes/train_gan.py` logs the same monitor.
+
+            Three runs of 1,500 steps from the same seed: the MLP GAN (`gan-mnist` at 8x8 with smaller widths), the
+            same GAN with **spectral normalisation** of every discriminator weight (Miyato et al., 2018,
+            `spectral_norm=True`), and the conditional GAN.
+            """
+        ),
+        code(
+            """
+            real_train = x_train * 2 - 1  # the generator's tanh range, [-1, 1]
+
+
+            def train_gan(model, steps=1500, batch_size=64, learning_rate=2e-4, every=100, seed=0):
+                optimizer_g = torch.optim.Adam(model.generator.parameters(), lr=learning_rate, betas=(0.5, 0.999))
+                optimizer_d = torch.optim.Adam(model.discriminator.parameters(), lr=learning_rate, betas=(0.5, 0.999))
+                draws = torch.Generator().manual_seed(seed)
+                monitor_labels = torch.arange(500) % 10 if model.config.num_classes else None
+                log = {"step": [], "d_loss": [], "g_loss": [], "entropy": []}
+                d_total = g_total = 0.0
+                model.train()
+                for step in range(1, steps + 1):
+                    rows = torch.randint(len(real_train), (batch_size,), generator=draws)
+                    labels = y_train[rows] if model.config.num_classes else None
+                    fake = model.generator(model.sample_latents(batch_size, generator=draws), labels)
+                    d_loss = discriminator_loss(
+                        model.discriminate(real_train[rows], labels), model.discriminate(fake.detach(), labels), 0.9
+                    )
+                    optimizer_d.zero_grad()
+                    d_loss.backward()
+                    optimizer_d.step()
+                    g_loss = generator_loss(model.discriminate(fake, labels))
+                    optimizer_g.zero_grad()
+                    g_loss.backward()
+                    optimizer_g.step()
+                    d_total, g_total = d_total + d_loss.item(), g_total + g_loss.item()
+                    if step % every == 0:
+                        samples = model.sample(500, generator=torch.Generator().manual_seed(1), class_labels=monitor_labels)
+                        histogram = class_histogram(judge.predict(samples), 10)
+                        log["step"].append(step)
+                        log["d_loss"].append(d_total / every)
+                        log["g_loss"].append(g_total / every)
+                        log["entropy"].append(histogram_entropy(histogram))
+                        d_total = g_total = 0.0
+                model.eval()
+                return log
+
+
+            widths = {"image_size": 8, "latent_dim": 32, "generator_hidden_sizes": [128, 256],
+                      "discriminator_hidden_sizes": [256, 128]}
+            runs = {"GAN": ("gan-mnist", {}), "GAN, spectral norm": ("gan-mnist", {"spectral_norm": True}),
+                    "cGAN": ("cgan-mnist", {})}
+            gans, logs = {}, {}
+            for name, (preset, options) in runs.items():
+                torch.manual_seed(0)
+                gans[name] = hfdl.create_model(preset, **widths, **options)
+                start = time.perf_counter()
+                logs[name] = train_gan(gans[name])
+                print(f"{name}: {gans[name].num_parameters():,} parameters, 1,500 steps in {time.perf_counter() - start:.0f} s, "
+                      f"class histogram entropy {logs[name]['entropy'][-1]:.2f} nats (max {math.log(10):.2f})")
+
+            figure, axes = plt.subplots(1, 2, figsize=(8, 2.3))
+            for name, log in logs.items():
+                axes[0].plot(log["step"], log["d_loss"], label=f"{name}: D")
+                axes[0].plot(log["step"], log["g_loss"], "--", label=f"{name}: G")
+                axes[1].plot(log["step"], log["entropy"], label=name)
+            axes[0].set_title("losses (mean over 100 steps)")
+            axes[0].set_ylim(0, 6)
+            axes[0].legend(ncol=2, fontsize=6, loc="upper left")
+            axes[1].axhline(math.log(10), color="grey", linestyle=":", label="log 10 (uniform)")
+            axes[1].set_title("class histogram entropy (nats)")
+            axes[1].legend(fontsize=8)
+            for axis in axes:
+                axis.set_xlabel("step")
+            plt.show()
+            histogram = class_histogram(judge.predict(gans["GAN"].sample(1000, generator=torch.Generator().manual_seed(2))), 10)
+            print(f"GAN: the judge's class histogram of 1,000 samples, digits 0-9: {histogram.tolist()}")
+            """
+        ),
+        md(
+            """
+            The monitor tells the story the losses hide. The D and G losses do not go down together -- each network's
+            progress is the other's loss. The plain GAN's D loss falls while its G loss climbs, so D is winning, but the
+            losses do not say what G does about it. The monitor does: the plain MLP GAN has **collapsed**: its class
+            histogram entropy falls to near 0 and never recovers, and the judge finds only one or two digits among 1,000
+            samples (the histogram printed under the curves). The generator found a few images the discriminator could
+            not reject; the discriminator, chasing them, moves on, and the generator jumps to the next few rather than
+            spreading out. Spectral normalisation bounds how fast D's output can change with its input (its Lipschitz
+            constant), which keeps its gradients informative for every sample; the same GAN with it keeps a high
+            entropy. The cGAN is asked for every digit in turn, so its class histogram is uniform by construction.
+
+            Samples from the same seed (the cGAN is asked for digit k in row k):
+            """
+        ),
+        code(
+            """
+            requested = torch.arange(10).repeat_interleave(6)  # six of each class
+            figure, axes = plt.subplots(1, 3, figsize=(7, 3.2))
+            for axis, (name, model) in zip(axes, gans.items()):
+                labels = requested if model.config.num_classes else None
+                show_grid(model.sample(60, generator=torch.Generator().manual_seed(0), class_labels=labels), rows=10,
+                          title=name, axis=axis)
+            plt.show()
+            """
+        ),
+        md(
+            """
+            Numbers for the same comparison, from 1,000 samples each (`hfdl.evaluation.generative_report`): the
+            **Frechet distance** between the Gaussians fitted to the judge's penultimate features of the samples and
+            of the training digits (the FID's formula, Heusel et al., 2017, in this classifier's feature space instead
+            of Inception's, whose weights cannot be downloaded here); the class histogram entropy; and for the cGAN
+            the fraction of samples the judge assigns to the requested class. The 360 real test digits give the floor
+            (the distance of a perfect generator, which is not 0 for a finite sample), and the VAE is measured too.
+            """
+        ),
+        code(
+            """
+            reference = judge.statistics(x_train)
+            seed = torch.Generator().manual_seed(3)
+            requested = torch.arange(1000) % 10
+            candidates = {
+                "real test digits (floor)": (x_test, None),
+                "VAE (beta = 1)": (vae.sample(1000, generator=seed), None),
+                "GAN": (gans["GAN"].sample(1000, generator=seed), None),
+                "GAN, spectral norm": (gans["GAN, spectral norm"].sample(1000, generator=seed), None),
+                "cGAN": (gans["cGAN"].sample(1000, generator=seed, class_labels=requested), requested),
+            }
+            print(f"{'samples':<26} {'Frechet distance':>16} {'entropy':>8} {'as requested':>13}")
+            for name, (images, asked) in candidates.items():
+                report = generative_report(judge, images, reference_stats=reference, requested=asked)
+                fraction = "" if asked is None else f"{report['conditional_accuracy']:.3f}"
+                print(f"{name:<26} {report['frechet_distance']:>16.2f} {report['entropy']:>8.3f} {fraction:>13}")
+            """
+        ),
+        md(
+            """
+            The numbers agree with the pictures and separate what the entropy alone cannot. The collapsed GAN is two
+            orders of magnitude farther from the data than the real digits' floor. The cGAN has a uniform class
+            histogram and draws the requested digit almost every time (the README's goal for the MNIST cGAN is
+            90 %), yet its distance is larger than the VAE's: within each class its samples are nearly identical (the
+            rows above), a collapse *inside* the classes that the class histogram cannot see and the covariance term
+            of the Frechet distance does. The VAE's samples, blurrier but varied, are the closest to the data in this
+            feature space.
+            """
+        ),
+        md(
+            """
+            ## 3. DCGAN's layout
+
+            Radford et al. (2016) made GANs convolutional with a few rules: no pooling (stride-2 convolutions in D,
+            fractionally-strided ones in G), BatchNorm in both networks (not on G's output or D's input), ReLU in G
+            with a tanh output, LeakyReLU(0.2) in D, weights from N(0, 0.02). `dcgan-64` is the paper's 64x64 RGB
+            network (its Figure 1): z of 100 numbers projected to a 4x4x1024 map, then 5x5 kernels doubling the side
+            and halving the channels. The generator's hidden states show each layer's output shape; `dcgan-mnist` is
+            the same layout at 28x28 (7 -> 14 -> 28).
+            """
+        ),
+        code(
+            """
+            torch.manual_seed(0)
+            dcgan = hfdl.create_model("dcgan-64")
+            dcgan.eval()
+            with torch.no_grad():
+                states = dcgan(dcgan.sample_latents(1, generator=torch.Generator().manual_seed(0)), output_hidden_states=True)
+            print("generator: " + " -> ".join(str(tuple(state.shape[1:])) for state in states.hidden_states))
+            for name, network in (("generator", dcgan.generator), ("discriminator", dcgan.discriminator)):
+                print(f"{name}: {sum(p.numel() for p in network.parameters()):,} parameters")
+                for child_name, child in network.named_children():
+                    count = sum(p.numel() for p in child.parameters())
+                    if count:
+                        print(f"    {child_name:<20} {count:>12,}")
+            """
+        ),
+        md(
+            """
+            ## 4. The diffusers-style pipeline
+
+            `hfdl.pipelines.GANPipeline` (and `VAEPipeline`, `DDPMPipeline`) give every generator the call of a
+            `diffusers` pipeline: `pipe(num_images=..., generator=..., class_labels=...).images` is a list of PIL
+            images, and `from_pretrained` reads a saved model folder (or a Hub repository). The noise comes from the
+            `generator` exactly as in `model.sample`, so the same seed gives the same images; the pipeline can also
+            be built around a model in memory.
+            """
+        ),
+        code(
+            """
+            with tempfile.TemporaryDirectory() as folder:
+                gans["GAN, spectral norm"].save_pretrained(folder)
+                pipe = hfdl.pipelines.GANPipeline.from_pretrained(folder)
+            images = pipe(num_images=8, generator=torch.Generator().manual_seed(0)).images
+            tensors = pipe(num_images=8, generator=torch.Generator().manual_seed(0), output_type="pt").images
+            same = torch.equal(tensors, gans["GAN, spectral norm"].sample(8, generator=torch.Generator().manual_seed(0)))
+            print(f"{len(images)} {type(images[0]).__name__} images of {images[0].size} pixels, mode {images[0].mode}; "
+                  f"same as model.sample with the same seed: {same}")
+            vae_pipe = hfdl.pipelines.VAEPipeline(vae)  # built from a model in memory; from_pretrained works as above
+            vae_images = vae_pipe(num_images=8, generator=torch.Generator().manual_seed(0), output_type="pt").images
+            print(f"VAEPipeline: same as vae.sample with the same seed: "
+                  f"{torch.equal(vae_images, vae.sample(8, generator=torch.Generator().manual_seed(0)))}")
+            figure, axes = plt.subplots(1, 8, figsize=(8, 1.2))
+            for axis, image in zip(axes, images):
+                axis.imshow(image, cmap="gray")
+                axis.axis("off")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            ## 5. A diffusion model for comparison
+
+            The chapter ends on diffusion models. `hfdl.pipelines.DDPMPipeline` wraps `diffusers`' own `UNet2DModel` and
+            `DDPMScheduler` (Ho et al., 2020) behind the same call: a U-Net learns to predict the noise that the forward
+            process added to an image at a random step t of 1,000, and sampling runs the chain backwards from pure
+            noise. Below, a tiny U-Net (two levels, 8x8 -> 4x4, no attention) is trained for 300 steps with that loss
+            and sampled with a DDIM scheduler (Song et al., 2021) in 50 steps instead of 1,000, through the same
+            pipeline. That is far too little training for a diffusion model, which learns slowly but steadily; the
+            README's benchmark (`recipes/train_ddpm.py` on MNIST) trains it properly and puts its Frechet distance
+            beside the GAN's and the VAE's.
+            """
+        ),
+        code(
+            """
+            from diffusers import DDIMScheduler
+
+            from hfdl.pipelines.ddpm import make_ddpm_scheduler, make_ddpm_unet
+
+            torch.manual_seed(0)
+            unet = make_ddpm_unet(image_size=8, block_out_channels=(16, 32), attention=False, norm_num_groups=8)
+            scheduler = make_ddpm_scheduler()
+            optimizer = torch.optim.AdamW(unet.parameters(), lr=2e-3)
+            draws = torch.Generator().manual_seed(0)
+            start, losses = time.perf_counter(), []
+            unet.train()
+            for step in range(300):
+                clean = real_train[torch.randint(len(real_train), (64,), generator=draws)]
+                noise = torch.randn(clean.shape, generator=draws)
+                timesteps = torch.randint(scheduler.config.num_train_timesteps, (64,), generator=draws)
+                loss = F.mse_loss(unet(scheduler.add_noise(clean, noise, timesteps), timesteps).sample, noise)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+            print(f"U-Net: {unet.num_parameters():,} parameters, 300 steps in {time.perf_counter() - start:.0f} s; "
+                  f"noise-prediction MSE {np.mean(losses[:50]):.3f} (first 50 steps) -> {np.mean(losses[-50:]):.3f} (last 50)")
+
+            ddpm = hfdl.pipelines.DDPMPipeline(unet, DDIMScheduler.from_config(scheduler.config))
+            ddpm.set_progress_bar_config(disable=True)
+            samples = ddpm(num_images=64, generator=torch.Generator().manual_seed(0), num_inference_steps=50,
+                           output_type="pt").images
+            report = generative_report(judge, samples, reference_stats=reference)
+            print(f"DDPM (300 steps, 64 samples): Frechet distance {report['frechet_distance']:.2f}, entropy "
+                  f"{report['entropy']:.3f} (64 samples: not comparable with the 1,000-sample table)")
+            plt.figure(figsize=(4.4, 2.4))
+            show_grid(samples[:32], rows=4, title="DDPM after 300 steps, DDIM sampling in 50 steps")
+            plt.show()
+            """
+        ),
+        md(
+            """
+            After 300 steps the samples are digit-like strokes, many not yet readable: diffusion models need far more
+            training than this, and 50 (or 1,000) network evaluations per sample where a GAN or a VAE needs one. In exchange, training is a plain
+            regression with no adversary to balance, and the samples already spread over the classes.
+            """
+        ),
+        md(
+            """
+            ## Next
+
+            * `recipes/train_gan.py --model dcgan-mnist` (and `cgan-mnist`, `gan-mnist`) trains on MNIST with two
+              optimizers through one Accelerator, writes fixed-noise sample grids, logs the entropy monitor and
+              resumes after a kill; `recipes/train_autoencoder.py --model vae-mnist` trains the VAE with dynamic
+              binarisation and KL annealing.
+            * `hfdl.export.export_generative` exports the decoders and generators to ONNX, one graph each, and its
+              onnxruntime pipeline draws the same images as PyTorch for the same seed.
+            * The `latent-explorer` Space walks the 2-D VAE's latent grid; `gan-studio` draws DCGAN and cGAN samples
+              by seed and class beside the DDPM comparator.
+            """
+        ),
+    ]
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
 #: File name -> builder; tests/test_notebooks.py compares every file with its builder's output.
 NOTEBOOKS = {
     "01_foundations_mlp_lenet5.ipynb": foundations_mlp_lenet5,
     "05_cnns.ipynb": cnns,
+    "07_autoencoders.ipynb": autoencoders,
+    "08_generative.ipynb": generative,
     "09_transformers_text.ipynb": transformers_text,
     "09_vision_transfer.ipynb": vision_transfer,
 }

@@ -53,6 +53,8 @@ ARCHITECTURE = ArchitectureSpec(
         "noise_level": 0.25,
     },
     image_processor_class=AutoencoderImageProcessor,
+    spaces=("latent-explorer",),
+    notebooks=("07_autoencoders",),
 )
 
 __all__ = [

@@ -80,6 +80,8 @@ ARCHITECTURE = ArchitectureSpec(
         "num_classes": 3,
         "class_embedding_dim": 4,
     },
+    spaces=("gan-studio",),
+    notebooks=("08_generative",),
 )
 
 __all__ = ["ARCHITECTURE", "GANConfig", "GANModel", "GANOutput", "GANPreTrainedModel"]

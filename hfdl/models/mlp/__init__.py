@@ -29,7 +29,7 @@ ARCHITECTURE = ArchitectureSpec(
     default_preset="mlp-digits",
     test_config={"image_size": 8, "hidden_sizes": [16, 8], "num_labels": 3},
     image_processor_class=MLPImageProcessor,
-    notebooks=("01_foundations_mlp_lenet5",),
+    notebooks=("01_foundations_mlp_lenet5", "08_generative"),
 )
 
 __all__ = [

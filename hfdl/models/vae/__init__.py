@@ -33,6 +33,8 @@ ARCHITECTURE = ArchitectureSpec(
         "beta": 0.5,
     },
     image_processor_class=VAEImageProcessor,
+    spaces=("latent-explorer",),
+    notebooks=("08_generative",),
 )
 
 __all__ = ["ARCHITECTURE", "VAEConfig", "VAEImageProcessor", "VAEModel", "VAEOutput", "VAEPreTrainedModel"]
