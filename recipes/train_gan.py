@@ -7,7 +7,8 @@
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 recipes/train_gan.py ...
 
 ``--model`` is a preset of ``hfdl-gan`` (``gan-mnist``: Goodfellow et al.'s MLP GAN; ``dcgan-mnist``: Radford et
-al.'s convolutional one at 28x28; ``cgan-mnist``: Mirza & Osindero's class-conditional GAN), with
+al.'s convolutional one at 28x28; ``cgan-mnist``: a class-conditional DCGAN, Mirza & Osindero's conditioning with a
+projection discriminator; their MLP is ``gan-mnist`` with ``num_classes=10``), with
 ``--config_overrides``, or a saved folder of one (trained further). ``--dataset`` is anything the image-classification
 recipe takes (``digits``, an MNIST IDX folder, a ``save_to_disk`` folder, a Hub id). Real images are scaled to
 [-1, 1] (mean 0.5, std 0.5), the range of the generator's tanh.

