@@ -3,6 +3,7 @@
     hfdl list [--json]
     hfdl train --model lenet5-modern --dataset digits --num_epochs 5 --output_dir outputs/lenet5
     hfdl export onnx MODEL_DIR OUTPUT_DIR [--task TASK] [--hidden-states]
+    hfdl export generative MODEL_DIR OUTPUT_DIR [--discriminator]
     hfdl predict MODEL IMAGE [IMAGE ...] [--backend torch|onnx] [--top_k 3] [--json]
     hfdl convert {torchvision,timm} ARCH --checkpoint FILE OUTPUT_DIR [--overwrite]
     hfdl convert transformers SRC OUTPUT_DIR [--task TASK] [--overwrite]
@@ -81,6 +82,8 @@ def cmd_train(args: argparse.Namespace, recipe_args: list[str]) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     _require("onnxruntime", "export")
+    if args.format == "generative":
+        return cmd_export_generative(args)
     from .export import export_onnx
 
     result = export_onnx(
@@ -92,6 +95,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         atol=args.atol,
     )
     print(describe_export(result))
+    return 0
+
+
+def cmd_export_generative(args: argparse.Namespace) -> int:
+    """Export an autoencoder's, VAE's or GAN's parts, one validated graph each (hfdl.export.export_generative)."""
+    from .export import export_generative
+
+    result = export_generative(
+        args.model, args.output_dir, opset=args.opset, atol=args.atol, include_discriminator=args.discriminator
+    )
+    for part in result.parts.values():
+        print(describe_export(part))
     return 0
 
 
@@ -242,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     onnx_parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the export config's)")
     onnx_parser.add_argument("--hidden-states", action="store_true", help="also export per-layer activations")
     onnx_parser.add_argument("--atol", type=float, default=None, help="validation tolerance (default: config's)")
+    # Its own format, not an option of `onnx`: it writes several graphs (loaded by OrtGenerativePipeline, not
+    # ORTModel), and `onnx`'s --task and --hidden-states mean nothing for it.
+    generative_parser = formats.add_parser(
+        "generative",
+        help="export an autoencoder's or VAE's encoder.onnx + decoder.onnx, or a GAN's generator.onnx, each validated",
+    )
+    generative_parser.add_argument("model", help="a saved autoencoder, VAE or GAN folder (or Hub id)")
+    generative_parser.add_argument("output_dir", help="folder for the part graphs, config.json and preprocessor")
+    generative_parser.add_argument("--discriminator", action="store_true", help="GAN: also export the discriminator")
+    generative_parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 18)")
+    generative_parser.add_argument("--atol", type=float, default=None, help="validation tolerance (default: 1e-4)")
 
     predict_parser = commands.add_parser("predict", help="classify image files with a saved model (hfdl.inference)")
     predict_parser.add_argument("model", help="a model folder, a training output folder, an ONNX export or a Hub id")

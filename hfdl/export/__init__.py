@@ -39,6 +39,7 @@ from .configs import (  # noqa: E402
     get_export_config,
     register_with_optimum_tasks_manager,
 )
+from .generative import GenerativeExportResult, OrtGenerativePipeline, export_generative  # noqa: E402
 from .modeling_ort import (  # noqa: E402
     ORTModel,
     ORTModelForCausalLM,
@@ -61,6 +62,7 @@ __all__ = [
     "EXPORT_CONFIG_CLASSES",
     "FeatureVectorExportConfig",
     "FillMaskExportConfig",
+    "GenerativeExportResult",
     "HfdlExportConfig",
     "ImageClassificationExportConfig",
     "ImageFeatureExtractionExportConfig",
@@ -73,6 +75,7 @@ __all__ = [
     "ORTModelForTokenClassification",
     "OnnxExportResult",
     "OnnxValidationError",
+    "OrtGenerativePipeline",
     "TextClassificationExportConfig",
     "TextFeatureExtractionExportConfig",
     "TextGenerationExportConfig",
@@ -80,6 +83,7 @@ __all__ = [
     "TokenClassificationExportConfig",
     "count_hidden_states",
     "export_config_for",
+    "export_generative",
     "export_onnx",
     "export_tensorrt",
     "get_export_config",
