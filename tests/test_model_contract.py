@@ -156,7 +156,11 @@ def remote_code_report(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("remote_code")
     hf_home = root / "hf_home"
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(hf_home))
+    # The probe computes with this process's thread count: convolutions (transposed ones above all) sum in another
+    # order with another count, and the outputs are compared bit for bit.
+    env.update(
+        HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(hf_home), OMP_NUM_THREADS=str(torch.get_num_threads())
+    )
     items, expected = [], {}
     for param in AUTO_ARCH_TASKS:
         spec, task = param.values
