@@ -2,6 +2,7 @@
 
     hfdl list [--json]
     hfdl train --model lenet5-modern --dataset digits --num_epochs 5 --output_dir outputs/lenet5
+    hfdl train --model vae-mnist --dataset ../shared/data/mnist-10k --output_dir outputs/vae   # or a GAN preset
     hfdl export onnx MODEL_DIR OUTPUT_DIR [--task TASK] [--hidden-states]
     hfdl export generative MODEL_DIR OUTPUT_DIR [--discriminator]
     hfdl predict MODEL IMAGE [IMAGE ...] [--backend torch|onnx] [--top_k 3] [--json]
@@ -10,8 +11,8 @@
     hfdl demo [--output_dir outputs/lenet5-digits] [--no-serve]
     hfdl tokenizer train --kind {char,bpe,wordpiece} [--vocab-size N] --output-dir DIR FILE [FILE ...]
 
-``hfdl train`` runs the recipe in this process; for several processes use
-``accelerate launch recipes/train_image_classifier.py`` (see the README).
+``hfdl train`` runs the recipe of the model's main head in this process (image classifiers, autoencoders/VAEs, GANs);
+for several processes use ``accelerate launch recipes/<recipe>.py`` (see the README).
 
 A user error (a missing or corrupt checkpoint, an unknown task, a bad option value) ends the command with one line
 on stderr, ``hfdl: error: ...``, and exit status 1; argparse's usage errors exit with 2.
@@ -72,11 +73,41 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Recipes ``hfdl train`` runs, by the ``recipe`` of the model's main head (its ``TaskSpec``).
+TRAIN_RECIPES = ("train_image_classifier", "train_autoencoder", "train_gan")
+
+
+def recipe_for_model(model: str | None) -> str:
+    """The recipe that trains ``--model``: its main head's recipe when hfdl knows it (a preset, an architecture, a
+    model_type, or a saved folder's ``config.json``), else the image-classification recipe, which then says what is
+    wrong with the name. Text models have their own recipes (``recipes/train_mlm.py`` ...), run with python or
+    accelerate launch."""
+    from .registry import REGISTRY
+
+    if model is None:
+        return "train_image_classifier"
+    model_type = model
+    config_file = Path(model) / "config.json"
+    if config_file.is_file():
+        try:
+            model_type = json.loads(config_file.read_text()).get("model_type", model)
+        except (OSError, ValueError):
+            return "train_image_classifier"
+    for spec in REGISTRY.values():
+        if model_type in (spec.name, spec.model_type) or model_type in spec.presets:
+            recipe = spec.task().recipe
+            return recipe if recipe in TRAIN_RECIPES else "train_image_classifier"
+    return "train_image_classifier"
+
+
 def cmd_train(args: argparse.Namespace, recipe_args: list[str]) -> int:
     _require("accelerate", "train")
-    from .recipes import train_image_classifier
+    import importlib
 
-    train_image_classifier.main(recipe_args)
+    model = next((value for flag, value in zip(recipe_args, recipe_args[1:]) if flag == "--model"), None)
+    model = model or next((arg.split("=", 1)[1] for arg in recipe_args if arg.startswith("--model=")), None)
+    recipe = importlib.import_module(f"{__package__}.recipes.{recipe_for_model(model)}")
+    recipe.main(recipe_args)
     return 0
 
 
@@ -244,7 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "train",
-        help="train an image classifier with the accelerate recipe (arguments go to the recipe; see --help there)",
+        help=(
+            "train a model with its accelerate recipe: image classifiers, autoencoders/VAEs or GANs, chosen from "
+            "--model (arguments go to the recipe; see --help there)"
+        ),
         add_help=False,
     )
 

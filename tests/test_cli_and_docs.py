@@ -12,6 +12,7 @@ import sys
 import pytest
 from conftest import ARCH_TASKS, REPO_ROOT, build_model
 
+import hfdl
 from hfdl.cli import main
 from hfdl.registry import REGISTRY, registry_as_dicts
 from hfdl.tools.feature_table import COLUMNS, NO, YES, check_readme, render_row
@@ -285,3 +286,24 @@ def test_predict_gives_a_one_logit_head_its_sigmoid(classifier_dir, capsys, tmp_
     with torch.no_grad():
         logit = model(**processor(Image.open(paths[0]), return_tensors="pt")).logits[0, 0]
     assert prediction == {"label": "0", "score": pytest.approx(logit.sigmoid().item(), abs=1e-6)}
+
+
+def test_train_command_runs_the_recipe_of_the_models_head(capsys, tmp_path):
+    from hfdl.cli import recipe_for_model
+
+    assert recipe_for_model("lenet5-modern") == recipe_for_model(None) == "train_image_classifier"
+    assert recipe_for_model("vae-mnist") == recipe_for_model("hfdl-autoencoder") == "train_autoencoder"
+    assert recipe_for_model("cgan-mnist") == "train_gan"
+    assert recipe_for_model("no-such-model") == "train_image_classifier"  # which then names what is allowed
+    hfdl.create_model(
+        "gan-mnist", image_size=8, generator_hidden_sizes=[8], discriminator_hidden_sizes=[8]
+    ).save_pretrained(tmp_path / "gan")
+    assert recipe_for_model(str(tmp_path / "gan")) == "train_gan"
+    overrides = '{"image_size": 8, "hidden_sizes": [16], "latent_dim": 4}'
+    status = main(
+        ["train", "--model", "ae-mnist", "--config_overrides", overrides, "--max_steps", "3"]
+        + ["--report_to", "none", "--output_dir", str(tmp_path / "ae")]
+    )
+    assert status == 0
+    results = json.loads((tmp_path / "ae" / "all_results.json").read_text())
+    assert results["train_steps"] == 3 and "eval_mse" in results  # the autoencoder recipe's metrics
