@@ -295,7 +295,7 @@ def test_pipeline_output_types_and_given_latents(exported):
 
 def test_rgb_images_become_rgb_pictures():
     images = torch.rand(2, 3, 5, 4, generator=_seeded(0))
-    pictures = generative_module.to_output_type(images, "pil")
+    pictures = generative_module.to_output(images, "pil")
     assert [(p.mode, p.size) for p in pictures] == [("RGB", (4, 5))] * 2
     expected = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(np.stack([np.asarray(p) for p in pictures]), expected)

@@ -154,7 +154,7 @@ def test_rgb_model_gives_rgb_images():
         ({"num_images": 0}, r"`num_images` must be a positive integer or None, got 0"),
         ({"num_images": 2.0}, r"`num_images` must be a positive integer"),
         ({"num_images": True}, r"`num_images` must be a positive integer"),
-        ({"output_type": "tensor"}, r"`output_type` must be one of \('pil', 'np', 'pt'\), got 'tensor'"),
+        ({"output_type": "tensor"}, r"`output_type` must be 'pil', 'np' or 'pt', got 'tensor'"),
         ({"batch_size": -1}, r"`batch_size` must be a positive integer or None, got -1"),
         ({"generator": 0}, r"`generator` must be a torch.Generator or None, got int"),
         ({}, r"class-conditional \(3 classes\): pass `class_labels`"),

@@ -47,6 +47,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from .._checkpoint import load_weights, resolve_source
+from ..pipelines.outputs import check_output_type, to_output
 from ..registry import find_task, find_task_for_config
 from ..specs import ArchitectureSpec
 from .onnx import (
@@ -58,6 +59,7 @@ from .onnx import (
     OnnxValidationError,
     _move_into,
     _write_side_files,
+    run_session,
 )
 
 #: The opset the parts are exported with by default (the dynamo exporter's first).
@@ -391,11 +393,6 @@ def validate_part(model: PreTrainedModel, part: GraphPart, onnx_path: str | Path
     return diffs
 
 
-def run_session(session: onnxruntime.InferenceSession, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """All outputs of ``session`` for ``feeds`` (one seam for tests that simulate a wrong graph)."""
-    return session.run(None, feeds)
-
-
 def _write_image_processor(model: PreTrainedModel, spec: ArchitectureSpec, directory: Path) -> None:
     """Write the registry's image processor for the config when the source folder had none to copy.
 
@@ -568,7 +565,7 @@ class OrtGenerativePipeline:
         Raises:
             ValueError: For an autoencoder (no prior to sample), or an argument outside what is allowed above.
         """
-        _check_output_type(output_type)
+        check_output_type(output_type)
         if num_images is not None:
             _check_positive_int("num_images", num_images)
         if latents is not None:
@@ -584,7 +581,7 @@ class OrtGenerativePipeline:
         if latents is None:
             latents = self.sample_latents(num_images, generator)
         images = self.generate(latents, class_labels) if self.model_type == "hfdl-gan" else self.decode(latents)
-        return ImagePipelineOutput(images=to_output_type(images, output_type))
+        return ImagePipelineOutput(images=to_output(images, output_type))
 
     # ------------------------------------------------------------------------------------------- the parts
     def generate(
@@ -693,11 +690,6 @@ def _check_positive_int(name: str, value: object) -> None:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
 
 
-def _check_output_type(output_type: object) -> None:
-    if output_type not in ("pil", "np", "pt"):
-        raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
-
-
 def _check_float_array(name: str, value: object, shape: tuple[int, ...], axes: str) -> np.ndarray:
     """A float32 C-order array of shape (batch_size >= 1, *shape) from a tensor or array, or a ValueError."""
     expected = f"(batch_size, {axes})"
@@ -712,21 +704,3 @@ def _check_float_array(name: str, value: object, shape: tuple[int, ...], axes: s
     if value.ndim != len(shape) + 1 or tuple(value.shape[1:]) != tuple(shape) or not len(value):
         raise ValueError(f"`{name}` must have shape {expected} with batch_size >= 1, got {tuple(value.shape)}.")
     return np.ascontiguousarray(value, dtype=np.float32)
-
-
-def to_output_type(images: torch.Tensor, output_type: OutputType) -> Any:
-    """(N, C, H, W) images in [0, 1] as ``"pt"`` (unchanged), ``"np"`` ((N, H, W, C)) or ``"pil"`` (a list).
-
-    PIL conversion rounds ``255 * x`` after clipping to [0, 1], as diffusers does; 1-channel images become mode
-    ``L``, 3-channel ones ``RGB``.
-    """
-    _check_output_type(output_type)
-    if output_type == "pt":
-        return images
-    array = images.detach().cpu().numpy().transpose(0, 2, 3, 1)  # (N, H, W, C)
-    if output_type == "np":
-        return array
-    from PIL import Image
-
-    pixels = (np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8)
-    return [Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image) for image in pixels]

@@ -23,8 +23,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.pipelines.pipeline_utils import ImagePipelineOutput
 
-#: The values ``output_type`` accepts, as in diffusers' own pipelines.
-OUTPUT_TYPES = ("pil", "np", "pt")
+from .outputs import check_output_type, to_output
 
 #: The file a saved GAN/VAE pipeline folder carries so that ``diffusers.DiffusionPipeline`` can find the class (see
 #: :meth:`HfdlModelPipeline.save_pretrained`).
@@ -44,11 +43,6 @@ def check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         allowed = "a positive integer" + (" or None" if allow_none else "")
         raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
-
-
-def check_output_type(output_type: Any) -> None:
-    if output_type not in OUTPUT_TYPES:
-        raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
 
 
 def check_generator(generator: Any) -> None:
@@ -120,21 +114,6 @@ def normalize_class_labels(class_labels: Any, num_classes: int, num_images: int 
     if bad.numel():
         raise ValueError(f"`class_labels` must lie in [0, {num_classes - 1}], got {bad.tolist()}.")
     return labels, labels.numel()
-
-
-def to_output(images: torch.Tensor, output_type: str) -> Any:
-    """``(N, C, H, W)`` in [0, 1] -> diffusers' output forms (``pt`` stays on the model's device, as in diffusers)."""
-    if output_type == "pt":
-        return images
-    array = images.detach().float().cpu().permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
-    if output_type == "np":
-        return array
-    from PIL import Image
-
-    pixels = (array * 255).round().clip(0, 255).astype(np.uint8)
-    if pixels.shape[-1] == 1:
-        return [Image.fromarray(image[..., 0]) for image in pixels]  # mode "L"
-    return [Image.fromarray(image) for image in pixels]  # "RGB" for 3 channels, "RGBA" for 4
 
 
 class HfdlImagePipeline(DiffusionPipeline):
